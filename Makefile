@@ -1,0 +1,38 @@
+# Two entry points on a fresh machine: `make run` and `make test`. Both create and reuse .venv here.
+PY := .venv/bin/python
+PIP := .venv/bin/pip
+INPUT ?= sample_study
+OUTPUT ?= output
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: venv system-deps sample run test test-slow clean
+
+.venv/.installed: requirements.txt
+	python3 -m venv .venv
+	$(PIP) install --quiet --upgrade "pip==26.0.1"
+	$(PIP) install --quiet -r requirements.txt
+	touch $@
+
+venv: .venv/.installed
+
+# DICOM validators used by the tests (Debian packages).
+system-deps:
+	@command -v dciodvfy >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq dicom3tools dcmtk >/dev/null; }
+
+$(INPUT)/.complete: | venv
+	$(PY) -m simulation study --out $(INPUT) --seed 7 --slices 16 --dose 1.3 --kernel Br64f
+	touch $@
+
+sample: sample_study/.complete
+
+run: venv sample
+	$(PY) -m physics mtf $(INPUT)
+
+test: venv system-deps
+	$(PY) -m pytest -q -m "not slow"
+
+test-slow: venv system-deps
+	$(PY) -m pytest -q -m slow
+
+clean:
+	rm -rf output sample_study
