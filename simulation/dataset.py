@@ -1,0 +1,74 @@
+"""Paired training data: every rendition (2 doses x 16 kernels) of N phantoms, with GT and labels.
+
+Layout (one folder per phantom, read by memory-mapping; nothing is decoded at training time)::
+
+    DIR/manifest.json                 geometry, kernels, doses, seeds, split by phantom
+    DIR/phantom_0003/gt.npy           (K, 512, 512) int16 HU
+    DIR/phantom_0003/renditions.npy   (R, K, 512, 512) int16 HU, R = len(doses) * len(kernels)
+    DIR/phantom_0003/renditions.json  [{"kernel", "dose_mgy", "f50_per_mm"}, ...] in that order
+    DIR/phantom_0003/labels.npz       body, lung, nodules (K, 512, 512) uint8
+    DIR/phantom_0003/params.json      phantom parameters
+    DIR/phantom_0003/DONE             written last: a phantom without it is redone on resume
+
+The split is by phantom (never by slice): each phantom's seed decides train/val/test, so adding phantoms
+never moves an existing one to another split.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from .geometry import FORCE
+from .kernels import KERNEL_NAMES, get_kernel
+from .phantom import make_phantom
+from .scanner import scan_volume
+
+DOSES = (1.3, 6.5)
+
+
+def split_of(seed: int, fractions=(0.75, 0.125, 0.125)) -> str:
+    u = np.random.default_rng([seed, 7919]).random()
+    return "train" if u < fractions[0] else "val" if u < fractions[0] + fractions[1] else "test"
+
+
+def _write_phantom(folder: Path, seed: int, n_slices: int, kernels, doses, progress) -> None:
+    ph = make_phantom(seed, n_slices)
+    vols = scan_volume(ph.object_hu, list(doses), list(kernels), seed, progress=progress)
+    tmp = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    np.save(tmp / "gt.npy", np.rint(ph.gt_hu).astype(np.int16))
+    order = [(d, k) for d in doses for k in kernels]
+    np.save(tmp / "renditions.npy", np.stack([np.clip(np.rint(vols[key]), -1024, 3071).astype(np.int16) for key in order]))
+    (tmp / "renditions.json").write_text(json.dumps(
+        [{"kernel": k, "dose_mgy": d, "f50_per_mm": get_kernel(k).f50} for d, k in order], indent=1))
+    np.savez_compressed(tmp / "labels.npz", body=ph.body, lung=ph.lung, nodules=ph.nodules)
+    (tmp / "params.json").write_text(json.dumps({"seed": seed, "z_mm": ph.z_mm.tolist(), **ph.params}, indent=1))
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(tmp, folder)
+    (folder / "DONE").write_text("ok\n")
+
+
+def make_dataset(out: Path, n_phantoms: int, n_slices: int = 8, first_seed: int = 1000,
+                 kernels=KERNEL_NAMES, doses=DOSES, show_progress: bool = True) -> dict:
+    """Create (or resume) a dataset of ``n_phantoms`` phantoms with seeds ``first_seed, first_seed+1, ...``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    seeds = [first_seed + i for i in range(n_phantoms)]
+    manifest = {
+        "geometry": asdict(FORCE), "kernels": list(kernels), "doses_mgy": list(doses), "slices": n_slices,
+        "phantoms": [{"seed": s, "folder": f"phantom_{s:04d}", "split": split_of(s)} for s in seeds],
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    todo = [s for s in seeds if not (out / f"phantom_{s:04d}" / "DONE").exists()]
+    with tqdm(total=len(todo) * n_slices, unit="slice", disable=not show_progress,
+              desc=f"{len(seeds) - len(todo)}/{len(seeds)} phantoms done") as bar:
+        for s in todo:
+            _write_phantom(out / f"phantom_{s:04d}", s, n_slices, kernels, doses, bar.update)
+    return manifest
