@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import argparse
-import os
+import tempfile
 import sys
 from pathlib import Path
 
@@ -29,11 +29,13 @@ def _kernel(text: str) -> str:
 
 
 def _writable(path: Path) -> Path:
-    probe = path
-    while not probe.exists():
-        probe = probe.parent
-    if not os.access(probe, os.W_OK) or not probe.is_dir():
-        raise SystemExit(f"error: cannot write to {path} ({probe} is not a writable folder)")
+    """Create ``path`` and prove it takes a file; one clear line and exit 1 otherwise."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as e:
+        raise SystemExit(f"error: cannot write to {path}: {e.strerror or e}")
     return path
 
 

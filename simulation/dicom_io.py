@@ -7,6 +7,7 @@ FrameOfReferenceUID. Pixel data are signed 16-bit, HU = stored - 1024, clipped t
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
 
 from .geometry import FORCE, ScannerGeometry
 from .kernels import Kernel
@@ -25,7 +26,9 @@ STUDY_DATE = "20260101"
 
 
 def _uid(*parts) -> str:
-    return generate_uid(prefix=None, entropy_srcs=["ct-harmonizer-sim", *map(str, parts)])
+    """Deterministic UID under the UUID-derived root 2.25 (ISO/IEC 9834-8), hashed from ``parts``."""
+    digest = hashlib.sha256("\x1f".join(["ct-harmonizer-sim", *map(str, parts)]).encode()).digest()
+    return "2.25." + str(int.from_bytes(digest[:16], "big"))
 
 
 def study_uids(seed: int) -> dict[str, str]:
