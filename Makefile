@@ -19,14 +19,15 @@ venv: .venv/.installed
 system-deps:
 	@command -v dciodvfy >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq dicom3tools dcmtk >/dev/null; }
 
-$(INPUT)/.complete: | venv
-	$(PY) -m simulation study --out $(INPUT) --seed 7 --slices 16 --dose 1.3 --kernel Br64f
+sample_study/.complete: | venv
+	$(PY) -m simulation study --out sample_study --seed 7 --slices 16 --dose 1.3 --kernel Br64f
 	touch $@
 
 sample: sample_study/.complete
 
+# Until the application lands (issue 4), the main job measures the sample study's MTF from its skin-air edge.
 run: venv sample
-	$(PY) -m physics mtf $(INPUT)
+	$(PY) -m physics mtf $(if $(filter sample_study,$(INPUT)),sample_study/DICOM/01_Br64f,$(INPUT))
 
 test: venv system-deps
 	$(PY) -m pytest -q -m "not slow"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.ndimage import gaussian_filter1d
 
 
 @dataclass
@@ -55,7 +56,7 @@ def binned_esf(distance_mm: np.ndarray, values: np.ndarray, half_width_mm: float
 
 
 def mtf_from_esf(centres_mm: np.ndarray, esf: np.ndarray, tail_mm: float = 6.0, f_max_per_mm: float = 1.5,
-                 n_freq: int = 1501) -> MTFCurve:
+                 n_freq: int = 1501, mirror_side: int = 0) -> MTFCurve:
     """MTF from an oversampled ESF rising (or falling) across 0 mm.
 
     Tails beyond ``tail_mm`` are replaced by their median plateau (the ESF tail reconstruction), the LSF is
@@ -71,11 +72,22 @@ def mtf_from_esf(centres_mm: np.ndarray, esf: np.ndarray, tail_mm: float = 6.0, 
         esf = -esf
     step = centres_mm[1] - centres_mm[0]
     lsf = np.gradient(esf, step)
+    centre = 0.0
+    if mirror_side:
+        near = np.abs(centres_mm) < 2.0
+        located = gaussian_filter1d(lsf, 0.25 / step)   # the peak of a lightly smoothed LSF marks the centre
+        i = int(np.argmax(np.where(near, located, -np.inf)))
+        if 0 < i < len(lsf) - 1:
+            a, b, c = located[i - 1], located[i], located[i + 1]
+            shift = 0.5 * (a - c) / (a - 2 * b + c) if (a - 2 * b + c) != 0 else 0.0
+            centre = centres_mm[i] + float(np.clip(shift, -0.5, 0.5)) * step
+        lsf = np.interp(centre + mirror_side * np.abs(centres_mm - centre), centres_mm, lsf)
     support = tail_mm + 2.0
-    taper = np.where(np.abs(centres_mm) < support, 0.5 * (1 + np.cos(np.pi * centres_mm / support)), 0.0)
+    rel = centres_mm - centre
+    taper = np.where(np.abs(rel) < support, 0.5 * (1 + np.cos(np.pi * rel / support)), 0.0)
     lsf = lsf * taper
     freqs = np.linspace(0.0, f_max_per_mm, n_freq)
-    phase = np.exp(-2j * np.pi * np.outer(freqs, centres_mm))
+    phase = np.exp(-2j * np.pi * np.outer(freqs, centres_mm - centre))
     spectrum = np.abs(phase @ lsf) * step
     if spectrum[0] <= 0:
         raise ValueError("edge has no contrast")
