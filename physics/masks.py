@@ -33,7 +33,8 @@ def body_mask_2d(image_hu: np.ndarray, open_mm: float = 3.0, pixel_mm: float = 1
 
 def body_mask(volume_hu: np.ndarray, pixel_mm: float = 1.0) -> np.ndarray:
     """``body_mask_2d`` slice by slice over ``(K, rows, cols)``."""
-    return np.stack([body_mask_2d(s, pixel_mm=pixel_mm) for s in np.atleast_3d(volume_hu.reshape((-1,) + volume_hu.shape[-2:]))])
+    vol = volume_hu.reshape((-1,) + volume_hu.shape[-2:])
+    return np.stack([body_mask_2d(s, pixel_mm=pixel_mm) for s in vol]).reshape(volume_hu.shape)
 
 
 def lung_mask(volume_hu: np.ndarray, body: np.ndarray, pixel_mm: float = 1.0) -> np.ndarray:

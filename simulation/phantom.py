@@ -284,7 +284,8 @@ def make_phantom(seed: int, n_slices: int = 8, kind: str | None = None, arms: bo
         obj[i] = img
         gt[i] = img.reshape(n, k, n, k).mean(axis=(1, 3))
         body[i] = b.reshape(n, k, n, k).mean(axis=(1, 3)) >= 0.5
-        lung[i] = lid.reshape(n, k, n, k).max(axis=(1, 3)) * (lid.reshape(n, k, n, k) > 0).mean(axis=(1, 3)).__ge__(0.5)
+        blocks = lid.reshape(n, k, n, k)
+        lung[i] = blocks.max(axis=(1, 3)) * ((blocks > 0).mean(axis=(1, 3)) >= 0.5)
         for j, c in enumerate(ncov, start=1):
             nod[i][c.reshape(n, k, n, k).mean(axis=(1, 3)) >= 0.5] = j
     params = {
