@@ -47,11 +47,14 @@ def binned_esf(distance_mm: np.ndarray, values: np.ndarray, half_width_mm: float
     idx = np.digitize(distance_mm, edges) - 1
     ok = (idx >= 0) & (idx < len(centres))
     sums = np.bincount(idx[ok], weights=values[ok], minlength=len(centres))
+    where = np.bincount(idx[ok], weights=distance_mm[ok], minlength=len(centres))
     counts = np.bincount(idx[ok], minlength=len(centres))
     filled = counts > 0
     if filled.sum() < 2:
         raise ValueError("too few edge samples to form an ESF")
-    esf = np.interp(centres, centres[filled], sums[filled] / np.maximum(counts[filled], 1))
+    # each bin's mean sits at its samples' mean distance, not at the bin centre: pixel grids fill a bin
+    # unevenly, and that offset would otherwise be read as blur
+    esf = np.interp(centres, where[filled] / counts[filled], sums[filled] / counts[filled])
     return centres, esf
 
 
@@ -60,7 +63,7 @@ def mtf_from_esf(centres_mm: np.ndarray, esf: np.ndarray, tail_mm: float = 6.0, 
     """MTF from an oversampled ESF rising (or falling) across 0 mm.
 
     Tails beyond ``tail_mm`` are replaced by their median plateau (the ESF tail reconstruction), the LSF is
-    the derivative, windowed by a Hann taper over +-(tail_mm + 2 mm), and its Fourier magnitude is evaluated
+    the derivative, flat-top windowed to +-tail_mm with a 2 mm roll-off, and its Fourier magnitude is evaluated
     on a fine frequency grid by a direct transform (exact for non-power-of-two bin counts)."""
     esf = np.asarray(esf, dtype=np.float64).copy()
     lo, hi = centres_mm < -tail_mm, centres_mm > tail_mm
@@ -82,13 +85,14 @@ def mtf_from_esf(centres_mm: np.ndarray, esf: np.ndarray, tail_mm: float = 6.0, 
             shift = 0.5 * (a - c) / (a - 2 * b + c) if (a - 2 * b + c) != 0 else 0.0
             centre = centres_mm[i] + float(np.clip(shift, -0.5, 0.5)) * step
         lsf = np.interp(centre + mirror_side * np.abs(centres_mm - centre), centres_mm, lsf)
-    support = tail_mm + 2.0
-    rel = centres_mm - centre
-    taper = np.where(np.abs(rel) < support, 0.5 * (1 + np.cos(np.pi * rel / support)), 0.0)
+    # flat-topped (Tukey) window: the LSF is left untouched within +-tail_mm, rolled off over 2 mm beyond
+    rel = np.abs(centres_mm - centre)
+    taper = np.where(rel < tail_mm, 1.0, np.where(rel < tail_mm + 2.0, 0.5 * (1 + np.cos(np.pi * (rel - tail_mm) / 2.0)), 0.0))
     lsf = lsf * taper
     freqs = np.linspace(0.0, f_max_per_mm, n_freq)
     phase = np.exp(-2j * np.pi * np.outer(freqs, centres_mm - centre))
-    spectrum = np.abs(phase @ lsf) * step
+    # undo the central difference's own transfer function, sin(2 pi f h) / (2 pi f h)
+    spectrum = np.abs(phase @ lsf) * step / np.maximum(np.sinc(2 * freqs * step), 0.2)
     if spectrum[0] <= 0:
         raise ValueError("edge has no contrast")
     return MTFCurve(freqs, spectrum / spectrum[0])

@@ -1,16 +1,18 @@
 """Patient-specific MTF from the skin-air boundary (Sanders et al., Med Phys 43(10) 5330, 2016).
 
-For a few evenly spaced slices: segment the body, take its outline, estimate the outward normal and the
-sub-pixel edge position (the -500 HU crossing) at every outline point, and collect the pixels near each
-normal line with their signed distance to the edge. Profiles are rejected when something other than air
-lies outside within ``REACH_MM`` (table, arms, clothing, the field's border), when the inside is not soft
-tissue (air pockets, bone), or when the normal is poorly defined. The accepted samples form one
-oversampled ESF, whose tails are replaced by their plateaus; the air half of its derivative, mirrored
-(skin over fat makes the patient's half uneven), is the LSF, and its spectrum the MTF.
+For evenly spaced slices: segment the body, trace the skin-air edge as a sub-pixel contour (the -500 HU
+iso-line of a lightly smoothed image), smooth that contour along its arc length (the skin is smooth at the
+millimetre scale, the noise in a single crossing is not), and give every pixel near the edge its signed
+distance to the contour, positive outwards. Profiles (the contour's normals, one per pixel of arc length)
+are rejected when something other than air lies outside within ``REACH_MM`` (table, arms, clothing, the
+field's border) or when the inside is not soft tissue (air pockets, bone). Pixels of accepted profiles form
+one oversampled ESF; its tails are replaced by their plateaus and the air half of its derivative, mirrored
+(skin over fat makes the patient's half uneven), is the LSF, whose spectrum is the MTF.
 
 Returned: 64 samples from 0 to the Nyquist frequency, f50/f10 from the fine curve (they may lie above
 Nyquist for sharp kernels: the oversampled ESF measures the presampled MTF), the profile count and a
-quality flag with the reason when the edge is unusable.
+quality flag with the reason when the edge is unusable. Slices are added until ``TARGET_PROFILES`` clean
+profiles are in (at most ``MAX_SLICES``), so a long series costs no more than a short one.
 """
 from __future__ import annotations
 
@@ -18,14 +20,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage as ndi
+from scipy.spatial import cKDTree
+from skimage.measure import find_contours
 
 from .esf import binned_esf, mtf_from_esf
 from .masks import AIR_SKIN_THRESHOLD_HU, body_mask_2d
 
 N_FREQUENCIES = 64
-REACH_MM = 10.0
+REACH_MM = 10.0           # half-length of a profile across the edge
+CONTOUR_STEP_MM = 0.2     # arc-length sampling of the smoothed contour
+ARC_SMOOTH_MM = 1.5       # Gaussian smoothing of the contour along its arc
 MIN_PROFILES = 150
-MAX_SLICES = 12
+TARGET_PROFILES = 6000
+MAX_SLICES = 24
 
 
 @dataclass
@@ -47,7 +54,7 @@ class MTFResult:
 
         return {
             "frequencies_per_mm": [round(float(f), 5) for f in self.frequencies_per_mm],
-            "mtf": [round(float(m), 5) for m in self.mtf],
+            "mtf": [None if not np.isfinite(m) else round(float(m), 5) for m in self.mtf],
             "f50_per_mm": num(self.f50_per_mm),
             "f10_per_mm": num(self.f10_per_mm),
             "profiles": int(self.profiles),
@@ -61,96 +68,132 @@ def _unusable(nyquist: float, profiles: int, reason: str) -> MTFResult:
                      {"usable": False, "reason": reason})
 
 
+def _resample_closed(points_mm: np.ndarray, closed: bool) -> np.ndarray:
+    """Resample a polyline at ``CONTOUR_STEP_MM`` of arc length and smooth it by ``ARC_SMOOTH_MM``."""
+    seg = np.hypot(*np.diff(points_mm, axis=0).T)
+    s = np.concatenate([[0.0], np.cumsum(seg)])
+    if s[-1] < 4 * REACH_MM:
+        return np.empty((0, 2))
+    u = np.arange(0.0, s[-1], CONTOUR_STEP_MM)
+    pts = np.stack([np.interp(u, s, points_mm[:, 0]), np.interp(u, s, points_mm[:, 1])], axis=1)
+    return ndi.gaussian_filter1d(pts, ARC_SMOOTH_MM / CONTOUR_STEP_MM, axis=0, mode="wrap" if closed else "nearest")
+
+
 def _edge_samples(img: np.ndarray, spacing: tuple[float, float], stats: dict):
-    """Signed distances (mm) and values of pixels along accepted skin-air normals in one slice."""
+    """Signed distances (mm, + outwards) and values of the pixels next to accepted skin-air profiles."""
     dy, dx = spacing
     body = body_mask_2d(img, pixel_mm=min(dx, dy))
+    stats["air"] += int(((img < AIR_SKIN_THRESHOLD_HU) & ~body).sum())
     if body.sum() < 500:
         return None
+    stats["body"] += 1
     rows, cols = img.shape
+    outline = body & ~ndi.binary_erosion(body)
     border = np.zeros_like(body)
     border[0, :] = border[-1, :] = border[:, 0] = border[:, -1] = True
-    outline = body & ~ndi.binary_erosion(body)
     stats["outline"] += int(outline.sum())
     stats["cut"] += int((outline & ndi.binary_dilation(border, iterations=2)).sum())
-    air = img < AIR_SKIN_THRESHOLD_HU
-    stats["air"] += int((air & ~body).sum())
-    smooth = ndi.gaussian_filter(body.astype(float), 3.0)
-    gy, gx = np.gradient(smooth, dy, dx)
-    ys, xs = np.nonzero(outline)
-    ny, nx = -gy[ys, xs], -gx[ys, xs]            # outward = down the smoothed mask
-    norm = np.hypot(ny, nx)
-    ok = norm > 1e-3
-    ys, xs, ny, nx = ys[ok], xs[ok], ny[ok] / norm[ok], nx[ok] / norm[ok]
-    # the sub-pixel edge along each normal: the AIR_SKIN crossing of an interpolated profile
-    t = np.arange(-REACH_MM, REACH_MM + 1e-9, 0.25)
-    py = ys[:, None] + t[None, :] * ny[:, None] / dy
-    px = xs[:, None] + t[None, :] * nx[:, None] / dx
-    inside_fov = (py.min(1) >= 0) & (px.min(1) >= 0) & (py.max(1) <= rows - 1) & (px.max(1) <= cols - 1)
-    prof = ndi.map_coordinates(img, [py.ravel(), px.ravel()], order=3, mode="nearest").reshape(py.shape)
-    outside = prof[:, t > 2.0]
-    inner = prof[:, (t < -2.0) & (t > -REACH_MM + 1)]
-    # air, not table foam (~-900 HU), cushions or clothing: a median at air level and no bump
-    clean_air = (np.median(outside, axis=1) < -960.0) & (ndi.uniform_filter1d(outside, 8, axis=1).max(axis=1) < -850.0)
-    soft = (np.median(inner, axis=1) > -250.0) & (np.median(inner, axis=1) < 250.0)
-    above = prof >= AIR_SKIN_THRESHOLD_HU
-    crossing = np.full(len(ys), np.nan)
-    for i in np.nonzero(inside_fov & clean_air & soft)[0]:
-        # last inside->outside crossing before the air: walk outward from the centre
-        idx = np.nonzero(above[i, :-1] & ~above[i, 1:])[0]
-        idx = idx[np.abs(t[idx]) < 1.5]
-        if len(idx) == 1:
-            j = idx[0]
-            a, b = prof[i, j], prof[i, j + 1]
-            crossing[i] = t[j] + (a - AIR_SKIN_THRESHOLD_HU) / (a - b) * (t[1] - t[0])
-    good = np.isfinite(crossing)
-    stats["profiles"] += int(good.sum())
-    if not good.any():
+
+    # the body's edge as sub-pixel contours of a lightly smoothed image, in mm (x along columns, y along rows)
+    smooth = ndi.gaussian_filter(img, (0.7 / dy, 0.7 / dx))
+    near_outline = ndi.binary_dilation(outline, iterations=2)
+    curves = []
+    for c in find_contours(smooth, AIR_SKIN_THRESHOLD_HU):
+        on_body = near_outline[np.clip(np.round(c[:, 0]).astype(int), 0, rows - 1),
+                               np.clip(np.round(c[:, 1]).astype(int), 0, cols - 1)]
+        if on_body.mean() < 0.5:
+            continue
+        closed = bool(np.allclose(c[0], c[-1]))
+        pts = _resample_closed(np.stack([c[:, 1] * dx, c[:, 0] * dy], axis=1), closed)
+        if len(pts):
+            curves.append(pts)
+    if not curves:
         return None
-    ys, xs, ny, nx, c = ys[good], xs[good], ny[good], nx[good], crossing[good]
-    # pixels in a tube around each normal, with their signed distance to that profile's edge
-    r = int(np.ceil(REACH_MM / min(dx, dy))) + 1
-    oy, ox = np.mgrid[-r:r + 1, -r:r + 1]
-    oy, ox = oy.ravel(), ox.ravel()
-    ey = ys[:, None] + oy[None, :]
-    ex = xs[:, None] + ox[None, :]
-    valid = (ey >= 0) & (ey < rows) & (ex >= 0) & (ex < cols)
-    along = oy[None, :] * dy * ny[:, None] + ox[None, :] * dx * nx[:, None] - c[:, None]
-    across = -oy[None, :] * dy * nx[:, None] + ox[None, :] * dx * ny[:, None]
-    keep = valid & (np.abs(along) < REACH_MM) & (np.abs(across) < max(dx, dy))
-    return along[keep], img[ey[keep], ex[keep]]
+    pts = np.concatenate(curves)
+    tangent = np.concatenate([np.gradient(p, axis=0) for p in curves])
+    normal = np.stack([tangent[:, 1], -tangent[:, 0]], axis=1)
+    normal /= np.maximum(np.hypot(*normal.T), 1e-9)[:, None]
+    # orient each normal outwards: down the smoothed image
+    probe = lambda q: ndi.map_coordinates(smooth, [q[:, 1] / dy, q[:, 0] / dx], order=1, mode="nearest")
+    flip = probe(pts + normal) > probe(pts - normal)
+    normal[flip] *= -1
+
+    # one profile per pixel of arc length: accept it when the outside is clean air, the inside soft tissue
+    every = max(1, int(round(min(dx, dy) / CONTOUR_STEP_MM)))
+    centre, nrm = pts[::every], normal[::every]
+    t = np.arange(-REACH_MM, REACH_MM + 1e-9, 0.5)
+    q = centre[:, None, :] + t[None, :, None] * nrm[:, None, :]
+    qy, qx = q[..., 1] / dy, q[..., 0] / dx
+    in_fov = (qy.min(1) >= 0) & (qx.min(1) >= 0) & (qy.max(1) <= rows - 1) & (qx.max(1) <= cols - 1)
+    prof = ndi.map_coordinates(img, [qy.ravel(), qx.ravel()], order=1, mode="nearest").reshape(qy.shape)
+    outside, inner = prof[:, t > 2.0], prof[:, (t < -2.0) & (t > -REACH_MM + 1)]
+    clean_air = (np.median(outside, 1) < -960.0) & (ndi.uniform_filter1d(outside, 5, axis=1).max(1) < -850.0)
+    soft = np.abs(np.median(inner, 1)) < 250.0
+    accepted = in_fov & clean_air & soft
+    stats["profiles"] += int(accepted.sum())
+    if not accepted.any():
+        return None
+
+    # every pixel within reach of the edge: signed distance along the nearest contour point's normal
+    band = ndi.binary_dilation(outline, iterations=int(np.ceil(REACH_MM / min(dx, dy))) + 1)
+    yy, xx = np.nonzero(band)
+    pix = np.stack([xx * dx, yy * dy], axis=1)
+    _, nearest = cKDTree(pts).query(pix, distance_upper_bound=REACH_MM)
+    hit = nearest < len(pts)
+    pix, yy, xx, nearest = pix[hit], yy[hit], xx[hit], nearest[hit]
+    keep = accepted[np.minimum(nearest // every, len(accepted) - 1)]
+    along = np.einsum("ij,ij->i", pix - pts[nearest], normal[nearest])
+    keep &= np.abs(along) < REACH_MM
+    return along[keep], img[yy[keep], xx[keep]]
 
 
-def estimate_mtf(volume_hu: np.ndarray, spacing_mm, max_slices: int = MAX_SLICES) -> MTFResult:
+def estimate_mtf(volume_hu: np.ndarray, spacing_mm, max_slices: int = MAX_SLICES,
+                 target_profiles: int = TARGET_PROFILES) -> MTFResult:
     """MTF of an axial CT series from its skin-air boundary.
 
-    ``volume_hu``: ``(K, rows, cols)`` or ``(rows, cols)``; ``spacing_mm``: (row, col) pixel spacing, as
-    DICOM PixelSpacing. Never raises on image content: an unusable edge sets ``quality``."""
-    vol = np.asarray(volume_hu, dtype=np.float32)
+    ``volume_hu``: ``(K, rows, cols)`` or ``(rows, cols)``, any real dtype; ``spacing_mm``: (row, col) pixel
+    spacing, as DICOM PixelSpacing. Never raises on image content: an unusable edge sets ``quality``."""
+    vol = np.asarray(volume_hu)
     vol = vol.reshape((-1,) + vol.shape[-2:])
-    dy, dx = float(spacing_mm[0]), float(spacing_mm[1])
+    try:
+        dy, dx = float(spacing_mm[0]), float(spacing_mm[1])
+    except (TypeError, ValueError, IndexError):
+        dy = dx = float("nan")
+    if not (np.isfinite(dx) and np.isfinite(dy) and dx > 0 and dy > 0):
+        return _unusable(float("nan"), 0, "pixel spacing is not finite and positive")
     nyquist = 0.5 / max(dx, dy)
-    if not (np.isfinite(vol).all() and dx > 0 and dy > 0):
-        return _unusable(nyquist, 0, "image or pixel spacing is not finite and positive")
-    picks = np.unique(np.linspace(0, len(vol) - 1, min(max_slices, len(vol))).round().astype(int))
-    stats = {"outline": 0, "cut": 0, "air": 0, "profiles": 0}
+    if min(vol.shape[-2:]) < 16 or vol.size == 0:
+        return _unusable(nyquist, 0, "image too small for an edge measurement")
+    # slices from the middle outwards, in a fixed order, until enough profiles are in
+    n = len(vol)
+    order = np.unique(np.linspace(0, n - 1, min(max_slices, n)).round().astype(int))
+    order = order[np.argsort(np.abs(order - (n - 1) / 2), kind="stable")]
+    stats = {"outline": 0, "cut": 0, "air": 0, "profiles": 0, "pixels": 0, "body": 0}
     dist, vals = [], []
-    for k in picks:
-        s = _edge_samples(vol[k], (dy, dx), stats)
+    for k in order:
+        img = vol[k].astype(np.float32)
+        if not np.isfinite(img).all():
+            return _unusable(nyquist, stats["profiles"], "image holds non-finite values")
+        stats["pixels"] += img.size
+        s = _edge_samples(img, (dy, dx), stats)
         if s is not None:
             dist.append(s[0])
             vals.append(s[1])
-    n = stats["profiles"]
-    if stats["air"] < 0.02 * vol[0].size:
-        return _unusable(nyquist, n, "no air around the patient")
-    if n < MIN_PROFILES:
+        if stats["profiles"] >= target_profiles:
+            break
+    n_prof = stats["profiles"]
+    if not stats["body"]:
+        return _unusable(nyquist, n_prof, "no body in the image")
+    if stats["air"] < 0.005 * stats["pixels"]:
+        return _unusable(nyquist, n_prof, "no air around the patient")
+    if n_prof < MIN_PROFILES:
         if stats["outline"] and stats["cut"] > 0.1 * stats["outline"]:
-            return _unusable(nyquist, n, "body cut by the field of view")
-        return _unusable(nyquist, n, f"too few clean skin-air profiles ({n} < {MIN_PROFILES})")
+            return _unusable(nyquist, n_prof, "body cut by the field of view")
+        return _unusable(nyquist, n_prof, f"too few clean skin-air profiles ({n_prof} < {MIN_PROFILES})")
     centres, esf = binned_esf(np.concatenate(dist), np.concatenate(vals), half_width_mm=REACH_MM)
     curve = mtf_from_esf(centres, esf, tail_mm=REACH_MM - 3.0, f_max_per_mm=max(1.5, 2 * nyquist), mirror_side=+1)
     f = np.linspace(0.0, nyquist, N_FREQUENCIES)
-    return MTFResult(f, np.clip(curve.sample(f), 0.0, None), curve.f50, curve.f10, n)
+    return MTFResult(f, np.clip(curve.sample(f), 0.0, None), curve.f50, curve.f10, n_prof)
 
 
 def mtf_2d(mtf: np.ndarray, size: int = N_FREQUENCIES) -> np.ndarray:

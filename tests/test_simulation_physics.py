@@ -3,37 +3,26 @@ import numpy as np
 import pytest
 
 from physics.esf import binned_esf, mtf_from_esf
-from simulation.geometry import FORCE
 from simulation.kernels import KERNEL_NAMES, get_kernel
 from simulation.phantom import disc_object, make_phantom
 from simulation.scanner import scan_slice
 
-CENTRE, RADIUS = (3.3, -7.1), 100.0
-
-
-def _radial_distance():
-    x = FORCE.pixel_centres_mm()
-    xx, yy = np.meshgrid(x, x)
-    return np.hypot(xx - CENTRE[0], yy - CENTRE[1]) - RADIUS, np.hypot(xx - CENTRE[0], yy - CENTRE[1])
+from conftest import DISC_CENTRE, DISC_RADIUS, disc_distance as _radial_distance
 
 
 @pytest.fixture(scope="module")
 def water_disc():
-    return disc_object(RADIUS, CENTRE, hu_inside=0.0)
+    return disc_object(DISC_RADIUS, DISC_CENTRE, hu_inside=0.0)
 
 
 @pytest.fixture(scope="module")
-def noise_free(water_disc):
-    return scan_slice(water_disc, [None], list(KERNEL_NAMES), seed=0, slice_index=0)
+def noise_free(noise_free_disc):
+    return noise_free_disc
 
 
-def test_every_kernel_hits_its_nominal_f50_through_the_whole_chain(noise_free):
-    d, _ = _radial_distance()
-    near = np.abs(d) < 12
-    measured = {}
+def test_every_kernel_hits_its_nominal_f50_through_the_whole_chain(kernel_f50):
+    measured = kernel_f50
     for name in KERNEL_NAMES:
-        centres, esf = binned_esf(d[near], noise_free[(None, name)][near])
-        measured[name] = mtf_from_esf(centres, esf).f50
         nominal = get_kernel(name).f50
         assert abs(measured[name] / nominal - 1) < 0.10, (name, measured[name], nominal)
     # smooth -> sharp: kernels of a higher sharpness index measure a strictly higher f50
@@ -45,7 +34,7 @@ def test_every_kernel_hits_its_nominal_f50_through_the_whole_chain(noise_free):
 
 def test_water_reads_zero_hu(noise_free):
     _, r = _radial_distance()
-    inside = r < RADIUS - 10
+    inside = r < DISC_RADIUS - 10
     for name in ("Br32f", "Br40f", "Qr59f", "Br69f"):
         assert abs(noise_free[(None, name)][inside].mean()) < 5.0
 
