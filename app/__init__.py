@@ -1,0 +1,1 @@
+"""CT Harmonizer: the MONAI Deploy application (``app.app.CTHarmonizerApp``) and its command line."""

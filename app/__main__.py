@@ -1,0 +1,97 @@
+"""``python -m app -i STUDY -o OUT [-m MODEL] [-l LEVEL]`` (or HOLOSCAN_INPUT_PATH / HOLOSCAN_OUTPUT_PATH /
+HOLOSCAN_MODEL_PATH): harmonize every eligible axial CT series of one study into OUT/<derived series UID>/.
+
+Exit status: 0 written; 2 bad input (one line on stderr, nothing written); 1 any other failure (one line).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_MODELS = ROOT / "models"
+
+
+def _parse(argv):
+    env = {k: os.environ.get(v) for k, v in (("input", "HOLOSCAN_INPUT_PATH"), ("output", "HOLOSCAN_OUTPUT_PATH"),
+                                             ("model", "HOLOSCAN_MODEL_PATH"))}
+    p = argparse.ArgumentParser(prog="python -m app", description=__doc__.split("\n\n")[0])
+    p.add_argument("-i", "--input", type=Path, default=env["input"] or "input", help="study folder")
+    p.add_argument("-o", "--output", type=Path, default=env["output"] or "output", help="output folder")
+    p.add_argument("-m", "--model", type=Path, default=env["model"] or DEFAULT_MODELS,
+                   help="model folder, model.ts, or models root with a DEFAULT file (default: %(default)s)")
+    p.add_argument("-l", "--log-level", type=str.upper, default="WARNING",
+                   choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"])
+    p.add_argument("-w", "--workdir", type=Path, default=None, help="accepted for the SDK's convention; unused")
+    return p.parse_args(argv)
+
+
+def _writable(folder: Path) -> bool:
+    probe = folder
+    while not probe.exists():
+        probe = probe.parent
+    return probe.is_dir() and os.access(probe, os.W_OK | os.X_OK)
+
+
+def main(argv=None) -> int:
+    args = _parse(argv)
+    # Holoscan prints its own multi-line errors: keep it quiet unless asked to debug
+    os.environ.setdefault("HOLOSCAN_LOG_LEVEL", "INFO" if args.log_level == "DEBUG" else "OFF")
+    logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for handler in logging.getLogger().handlers:     # no GPU JPEG decoder on CPU machines: not news
+        handler.addFilter(lambda record: "nvimgcodec" not in record.getMessage())
+    from operators.errors import InputError
+
+    def fail(message: str, code: int) -> int:
+        print(f"error: {message}", file=sys.stderr)
+        return code
+
+    if args.output.exists() and not args.output.is_dir():
+        return fail(f"output {args.output} is not a folder", 2)
+    if not _writable(args.output):
+        return fail(f"output folder {args.output} is not writable", 2)
+    try:
+        from operators.harmonize import resolve_model
+
+        resolve_model(args.model)
+        from operators.study_scan import scan_study, stage
+
+        scan = scan_study(args.input)       # before the graph starts: bad input fails fast, nothing written
+    except InputError as e:
+        return fail(str(e), 2)
+    log = logging.getLogger("app")
+    for s in scan.skipped:
+        log.info("skipped %s: %s", s.label, s.reason)
+    for path, why in scan.bad_files:
+        (log.info if why == "not DICOM" else log.warning)("skipped file %s: %s", path, why)
+
+    from app.app import CTHarmonizerApp
+
+    staging = Path(tempfile.mkdtemp(prefix="ct-harmonizer-"))
+    try:
+        app = CTHarmonizerApp(stage(scan, staging / "study"), args.output, args.model)
+        app.run()
+    except InputError as e:
+        return fail(str(e), 2)
+    except KeyboardInterrupt:
+        return fail("interrupted; no partial series was left", 130)
+    except Exception as e:  # noqa: BLE001 - the user gets one line; -l DEBUG shows the rest
+        logging.getLogger("app").debug("failure", exc_info=True)
+        first = (str(e).strip().splitlines() or [""])[0]
+        return fail(f"{type(e).__name__}: {first}", 1)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    for folder in app.writer.written:
+        print(f"wrote {folder}  (report: {folder / 'report.json'}, {folder / 'report.png'})")
+    if not app.writer.written:
+        return fail("no series was written", 1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""The MONAI Deploy application: DICOM study in, harmonized derived CT series (+ QA report) out.
+
+    DICOMDataLoader -> DICOMSeriesSelector -> SeriesVolumes -> MTF -> Harmonizer -> QAReport -> DerivedSeriesWriter
+
+The loader reads a staged folder that holds only the eligible series' files (``operators.study_scan``,
+run by ``app.__main__`` before the graph starts, so that bad input fails fast with nothing written).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from monai.deploy.conditions import CountCondition
+from monai.deploy.core import Application
+from monai.deploy.operators.dicom_data_loader_operator import DICOMDataLoaderOperator
+from monai.deploy.operators.dicom_series_selector_operator import DICOMSeriesSelectorOperator
+
+from operators.derived_series_writer_operator import DerivedSeriesWriterOperator
+from operators.harmonizer_operator import HarmonizerOperator
+from operators.mtf_operator import MTFOperator
+from operators.qa_report_operator import QAReportOperator
+from operators.series_volume_operator import SeriesVolumesOperator
+
+# The study scan has already kept only eligible series; the SDK's selector states the same rule in its own
+# terms and takes every match.
+SELECTION_RULES = json.dumps({"selections": [{
+    "name": "original axial CT",
+    "conditions": {"Modality": "(?i)^CT$", "ImageType": ["ORIGINAL", "!LOCALIZER", "!DERIVED", "!SECONDARY"],
+                   "ImageOrientationPatient": "Axial"},
+}]})
+
+
+class CTHarmonizerApp(Application):
+    def __init__(self, staged_input: Path, output_folder: Path, model_path: Path):
+        self.staged_input, self.output_folder, self.model_path = Path(staged_input), Path(output_folder), Path(model_path)
+        super().__init__([])
+
+    def compose(self):
+        loader = DICOMDataLoaderOperator(self, CountCondition(self, 1), input_folder=self.staged_input,
+                                         name="dicom_loader")
+        selector = DICOMSeriesSelectorOperator(self, rules=SELECTION_RULES, all_matched=True, name="series_selector")
+        volumes = SeriesVolumesOperator(self, name="series_to_volume")
+        mtf = MTFOperator(self, name="mtf")
+        harmonizer = HarmonizerOperator(self, model_path=self.model_path, name="harmonizer")
+        report = QAReportOperator(self, name="qa_report")
+        self.writer = DerivedSeriesWriterOperator(self, output_folder=self.output_folder, name="derived_series_writer")
+
+        self.add_flow(loader, selector, {("dicom_study_list", "dicom_study_list")})
+        self.add_flow(selector, volumes, {("study_selected_series_list", "study_selected_series_list")})
+        self.add_flow(volumes, mtf, {("jobs", "jobs")})
+        self.add_flow(mtf, harmonizer, {("jobs", "jobs")})
+        self.add_flow(harmonizer, report, {("jobs", "jobs")})
+        self.add_flow(report, self.writer, {("jobs", "jobs")})

@@ -1,0 +1,153 @@
+"""The derived (harmonized) CT series: DICOM objects built from the source slices in one place.
+
+Each output slice is a CT Image Storage instance made from its source slice's dataset: patient, study, frame
+of reference, position, orientation, PixelSpacing and SliceThickness are the source's own values; private
+tags, icons, overlays and pixel-statistics attributes are dropped; pixel data are int16 HU (slope 1,
+intercept 0). It is marked as derived: ImageType DERIVED\\SECONDARY\\AXIAL, a new SeriesInstanceUID and
+SOPInstanceUIDs, SeriesDescription "... harmonized", DerivationDescription and DerivationCodeSequence naming
+the model, SourceImageSequence per slice, ReferencedSeriesSequence, ContributingEquipmentSequence.
+
+UIDs are derived (``2.25.<sha256>``) from the source UIDs and the model's sha256: the same input and model
+always give the same UIDs, a different model different ones.
+
+Writing is all or nothing: files go to a hidden temporary folder in the output folder, which is renamed to
+``<derived SeriesInstanceUID>`` when complete (an older folder of that name is replaced whole).
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import os
+import shutil
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.sequence import Sequence
+from pydicom.sr.codedict import codes
+from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID
+
+APP_NAME = "CT Harmonizer"
+APP_VERSION = "0.2.0"
+HU_RANGE = (-1024, 3071)
+DROP = ("IconImageSequence", "SmallestImagePixelValue", "LargestImagePixelValue", "PixelPaddingValue",
+        "PixelPaddingRangeLimit", "SmallestPixelValueInSeries", "LargestPixelValueInSeries",
+        "DerivationCodeSequence", "SourceImageSequence", "ReferencedImageSequence", "ReferencedSeriesSequence",
+        "ContributingEquipmentSequence", "DerivationDescription", "LossyImageCompressionRatio",
+        "LossyImageCompressionMethod", "RequestAttributesSequence", "ReferencedPerformedProcedureStepSequence",
+        "ImageComments", "DataSetTrailingPadding")
+
+
+def derived_uid(*parts: str) -> str:
+    """A UID under the 2.25 root from a SHA-256 of ``parts`` (fits the 64-character limit)."""
+    digest = hashlib.sha256("|".join(parts).encode()).digest()
+    return "2.25." + str(int.from_bytes(digest[:16], "big"))
+
+
+def _code_item(code) -> Dataset:
+    item = Dataset()
+    item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = code.value, code.scheme_designator, code.meaning
+    return item
+
+
+def _clip_lo(text: str, n: int = 64) -> str:
+    return text if len(text) <= n else text[: n - 1] + "~"
+
+
+def derived_datasets(sources: list, harmonized_hu: np.ndarray, model: dict, mtf_source: str,
+                     now: datetime | None = None) -> list[Dataset]:
+    """One derived dataset per source slice (same order). ``model``: name, version, sha256."""
+    now = now or datetime.now()
+    first = sources[0]
+    series_uid = derived_uid(str(first.SeriesInstanceUID), model["sha256"], APP_VERSION)
+    date, time = now.strftime("%Y%m%d"), now.strftime("%H%M%S")
+    lo = int(min(HU_RANGE[0], np.floor(harmonized_hu.min()))) if harmonized_hu.size else HU_RANGE[0]
+    lo, hi = max(lo, HU_RANGE[0]), HU_RANGE[1]
+    derivation = (f"Harmonized by {APP_NAME} {APP_VERSION} with model {model['name']} {model['version']} "
+                  f"(sha256 {model['sha256']}); MTF input {mtf_source}")
+    ref_series = Dataset()
+    ref_series.SeriesInstanceUID = first.SeriesInstanceUID
+    ref_series.ReferencedInstanceSequence = Sequence()
+    for src in sources:
+        item = Dataset()
+        item.ReferencedSOPClassUID, item.ReferencedSOPInstanceUID = src.SOPClassUID, src.SOPInstanceUID
+        ref_series.ReferencedInstanceSequence.append(item)
+    out = []
+    for index, (src, pixels) in enumerate(zip(sources, harmonized_hu)):
+        ds = copy.deepcopy(src)
+        ds.remove_private_tags()
+        for keyword in DROP:
+            if keyword in ds:
+                delattr(ds, keyword)
+        for tag in [t for t in ds.keys() if 0x60000000 <= int(t) < 0x60FF0000]:   # overlays
+            del ds[tag]
+        sop_uid = derived_uid(str(src.SOPInstanceUID), model["sha256"], APP_VERSION)
+        ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, sop_uid
+        ds.SeriesInstanceUID = series_uid
+        ds.SeriesNumber = (int(first.get("SeriesNumber", 0) or 0) % 1000) + 9000
+        ds.SeriesDescription = _clip_lo(f"{src.get('SeriesDescription', 'CT')} harmonized")
+        ds.ImageType = ["DERIVED", "SECONDARY", "AXIAL"]
+        ds.InstanceNumber = index + 1
+        ds.SeriesDate = ds.ContentDate = ds.InstanceCreationDate = date
+        ds.SeriesTime = ds.ContentTime = ds.InstanceCreationTime = time
+        ds.DerivationDescription = derivation
+        ds.DerivationCodeSequence = Sequence([_code_item(codes.DCM.ImageProcessing)])
+        source_item = Dataset()
+        source_item.ReferencedSOPClassUID, source_item.ReferencedSOPInstanceUID = src.SOPClassUID, src.SOPInstanceUID
+        source_item.PurposeOfReferenceCodeSequence = Sequence(
+            [_code_item(codes.DCM.SourceImageForImageProcessingOperation)])
+        ds.SourceImageSequence = Sequence([source_item])
+        ds.ReferencedSeriesSequence = Sequence([ref_series])
+        equipment = Dataset()
+        equipment.Manufacturer = APP_NAME
+        equipment.ManufacturerModelName = _clip_lo(model["name"])
+        equipment.SoftwareVersions = [APP_VERSION, _clip_lo(model["version"])]
+        equipment.ContributionDateTime = now.strftime("%Y%m%d%H%M%S")
+        equipment.ContributionDescription = _clip_lo(derivation, 1024)
+        equipment.PurposeOfReferenceCodeSequence = Sequence([_code_item(codes.DCM.ProcessingEquipment)])
+        ds.ContributingEquipmentSequence = Sequence([equipment])
+        # pixels: int16 HU, clipped to the CT range
+        stored = np.clip(np.rint(pixels), lo, hi).astype(np.int16)
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+        ds.Rows, ds.Columns = stored.shape
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
+        ds.RescaleIntercept, ds.RescaleSlope, ds.RescaleType = 0, 1, "HU"
+        if "NumberOfFrames" in ds:
+            del ds.NumberOfFrames
+        ds.PixelData = stored.tobytes()
+        ds["PixelData"].VR = "OW"
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = CTImageStorage, sop_uid
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+        ds.file_meta = meta
+        out.append(ds)
+    return out
+
+
+def write_series(datasets: list[Dataset], out_root: Path, extra_files: dict[str, bytes] | None = None) -> Path:
+    """Write a whole series (plus ``extra_files``) to ``out_root/<SeriesInstanceUID>/`` all or nothing."""
+    out_root = Path(out_root)
+    out_root.mkdir(parents=True, exist_ok=True)
+    final = out_root / str(datasets[0].SeriesInstanceUID)
+    tmp = out_root / f".{final.name}.partial-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        for i, ds in enumerate(datasets):
+            ds.save_as(tmp / f"CT{i + 1:05d}.dcm", enforce_file_format=True)
+        for name, data in (extra_files or {}).items():
+            (tmp / name).write_bytes(data)
+        if final.exists():
+            old = out_root / f".{final.name}.old-{os.getpid()}"
+            final.rename(old)
+            tmp.rename(final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final

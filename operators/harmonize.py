@@ -1,0 +1,122 @@
+"""Load the harmonizer (TorchScript, checked against its model card) and run it over a volume, slice by slice.
+
+Model location (``-m`` / ``HOLOSCAN_MODEL_PATH``): a folder holding ``model.ts`` and ``model_card.json``, the
+``model.ts`` file itself, or a models root whose ``DEFAULT`` file names the model folder to use.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import InputError
+
+BATCH_SLICES = 8
+
+
+@dataclass
+class LoadedModel:
+    module: torch.jit.ScriptModule
+    card: dict
+    path: Path
+    device: torch.device
+
+    @property
+    def info(self) -> dict:
+        return {"name": self.card["name"], "version": self.card["version"], "sha256": self.card["sha256"],
+                "device": str(self.device), "path": str(self.path)}
+
+
+def resolve_model(path: Path) -> Path:
+    """The ``model.ts`` file that ``path`` designates (see module notes)."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    if (path / "model.ts").is_file():
+        return path / "model.ts"
+    if (path / "DEFAULT").is_file():
+        return resolve_model(path / (path / "DEFAULT").read_text().strip())
+    raise InputError(f"no model at {path} (expected model.ts, or a DEFAULT file naming a model folder)")
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def pick_device() -> torch.device:
+    return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+
+
+def load_model(path: Path, device: torch.device | None = None) -> LoadedModel:
+    """Load a model after checking its sha256 against ``model_card.json`` beside it."""
+    from monai.deploy.core.models import TorchScriptModel
+
+    file = resolve_model(path)
+    card_path = file.parent / "model_card.json"
+    if not card_path.is_file():
+        raise InputError(f"model {file} has no model_card.json beside it")
+    try:
+        card = json.loads(card_path.read_text())
+    except json.JSONDecodeError as e:
+        raise InputError(f"model card {card_path} is not valid JSON ({e.msg})") from e
+    digest = sha256_of(file)
+    if digest != card.get("sha256"):
+        raise InputError(f"model {file} fails its integrity check: sha256 {digest[:12]}... "
+                         f"!= model card {str(card.get('sha256'))[:12]}...")
+    device = device or pick_device()
+    sdk_model = TorchScriptModel(str(file), card.get("name", "harmonizer"))
+    sdk_model.predictor = torch.jit.load(str(file), map_location=device).eval()   # the SDK's class, our device
+    return LoadedModel(sdk_model.predictor, card, file, device)
+
+
+def canonical_flips(orientation) -> tuple[bool, bool]:
+    """(flip rows, flip columns) that bring an axial slice to the usual view: rows along +x (patient's left
+    to the image's right), columns along +y (anterior at the top)."""
+    iop = np.asarray(orientation, dtype=float)
+    return bool(iop[4] < 0), bool(iop[0] < 0)
+
+
+def harmonize_volume(model: LoadedModel, volume_hu: np.ndarray, mtf2d: np.ndarray, orientation,
+                     batch: int = BATCH_SLICES) -> np.ndarray:
+    """Run the model on every slice of ``(K, rows, cols)`` HU; returns float32 HU of the same shape.
+
+    CUDA: autocast (bfloat16 where supported, else float16), pinned host memory, non-blocking copies.
+    CPU: float32, no CUDA call at all."""
+    card = model.card
+    offset, scale = float(card.get("hu_offset", 1024.0)), float(card.get("hu_scale", 2048.0))
+    flip_r, flip_c = canonical_flips(orientation)
+    vol = np.asarray(volume_hu, dtype=np.float32)
+    if flip_r:
+        vol = vol[:, ::-1]
+    if flip_c:
+        vol = vol[:, :, ::-1]
+    out = np.empty(vol.shape, np.float32)
+    cuda = model.device.type == "cuda"
+    mtf = torch.from_numpy(np.ascontiguousarray(mtf2d, dtype=np.float32))[None, None].to(model.device)
+    if cuda:
+        amp = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        autocast = torch.autocast("cuda", dtype=amp)
+    else:
+        autocast = contextlib.nullcontext()
+    with torch.inference_mode(), autocast:
+        for start in range(0, len(vol), batch):
+            chunk = torch.from_numpy(np.ascontiguousarray(vol[start:start + batch]))[:, None]
+            chunk = (chunk + offset) / scale
+            if cuda:
+                chunk = chunk.pin_memory().to(model.device, non_blocking=True)
+            y = model.module(chunk, mtf.expand(chunk.shape[0], -1, -1, -1))
+            out[start:start + batch] = (y.float()[:, 0] * scale - offset).cpu().numpy()
+    if flip_c:
+        out = out[:, :, ::-1]
+    if flip_r:
+        out = out[:, ::-1]
+    return np.ascontiguousarray(out)

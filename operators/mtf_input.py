@@ -1,0 +1,29 @@
+"""The harmonizer's MTF input for one series: measured on the skin-air edge, else from the kernel's name,
+else a documented default (``physics.kernel_table.DEFAULT_F50``); ``source`` says which."""
+from __future__ import annotations
+
+import numpy as np
+
+from physics.kernel_table import DEFAULT_F50, kernel_f50, model_mtf
+from physics.mtf import N_FREQUENCIES, estimate_mtf, mtf_2d
+
+
+def mtf_input(volume_hu: np.ndarray, spacing_mm, convolution_kernel=None) -> tuple[dict, np.ndarray]:
+    """(the physics CLI's JSON keys + ``source`` + ``kernel``, the 64x64 2-D MTF)."""
+    measured = estimate_mtf(volume_hu, spacing_mm)
+    out = measured.to_json()
+    kernel = "\\".join(str(v) for v in convolution_kernel) if isinstance(convolution_kernel, (list, tuple)) \
+        else (str(convolution_kernel) if convolution_kernel else None)
+    out["kernel"] = kernel
+    if measured.usable:
+        out["source"] = "measured"
+        return out, mtf_2d(measured.mtf)
+    f50 = kernel_f50(convolution_kernel)
+    out["source"] = "kernel-table" if f50 is not None else "default"
+    f50 = f50 if f50 is not None else DEFAULT_F50
+    f = np.linspace(0.0, 0.5 / max(spacing_mm), N_FREQUENCIES)
+    curve = model_mtf(f, f50)
+    out.update({"frequencies_per_mm": [round(float(x), 5) for x in f], "mtf": [round(float(x), 5) for x in curve],
+                "f50_per_mm": round(f50, 5), "f10_per_mm": round(float(np.interp(0.1, curve[::-1], f[::-1])), 5)
+                if curve[-1] < 0.1 else None})
+    return out, mtf_2d(curve)

@@ -1,0 +1,241 @@
+"""Look over an input folder before anything is loaded: which files are DICOM, which series are eligible.
+
+Every file is read once with pydicom (nothing is written, symlinked folders are not followed so links cannot
+loop). A series is eligible when it is an original axial CT image series with the geometry the app needs:
+
+- CT Image Storage, Modality CT, ImageType ORIGINAL (never LOCALIZER, DERIVED or SECONDARY), so scouts,
+  dose reports, SEG, SR and the app's own derived series are never harmonized;
+- one Rows x Columns, PixelSpacing (positive, finite) and ImageOrientationPatient for all slices, axial
+  (the slice normal along the patient's z; flipped rows or columns are fine);
+- ImagePositionPatient on every slice, no gantry tilt (positions move along the slice normal only), no two
+  slices at one position, evenly spaced slices;
+- complete, decodable pixel data (16-bit or 8-bit monochrome; compressed syntaxes when a pydicom decoder is
+  installed), finite rescale.
+
+Unreadable or truncated files are skipped and listed (the rest of the folder still loads). Faults that leave
+nothing to do raise ``InputError`` with one line: missing or empty folder, no DICOM, more than one study,
+no eligible series (with each series' reason).
+"""
+from __future__ import annotations
+
+import math
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from pydicom.errors import InvalidDicomError
+from pydicom.uid import CTImageStorage
+
+from .errors import InputError
+
+MAX_PIXELS = 4096 * 4096
+
+
+@dataclass
+class SeriesScan:
+    uid: str
+    number: str
+    description: str
+    files: list[Path]                  # sorted along the slice normal when eligible
+    reason: str | None = None          # why not eligible; None when eligible
+
+    @property
+    def label(self) -> str:
+        return f"series {self.number or '?'} '{self.description}'" if self.description else f"series {self.number or '?'}"
+
+
+@dataclass
+class StudyScan:
+    folder: Path
+    study_uid: str
+    eligible: list[SeriesScan]
+    skipped: list[SeriesScan]
+    bad_files: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def list_files(folder: Path) -> list[Path]:
+    """Regular files under ``folder``, recursively, without following symlinked folders (no loops)."""
+    out = []
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        dirs.sort()
+        for name in sorted(files):
+            p = Path(root) / name
+            if p.is_file():                 # follows a file symlink; a broken one is skipped
+                out.append(p)
+    return out
+
+
+def _pixel_problem(ds) -> str | None:
+    """Why the pixel data cannot be used, or None."""
+    if "PixelData" not in ds:
+        return "no pixel data"
+    rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
+    if rows < 1 or cols < 1:
+        return "no image size"
+    if rows * cols > MAX_PIXELS:
+        return f"image size {rows}x{cols} too large"
+    if int(ds.get("SamplesPerPixel", 1) or 1) != 1 or str(ds.get("PhotometricInterpretation", "")) not in (
+            "MONOCHROME1", "MONOCHROME2"):
+        return "not a monochrome image"
+    bits = int(ds.get("BitsAllocated", 0) or 0)
+    if bits not in (8, 16):
+        return f"{bits}-bit pixels"
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    ts = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    if ts is not None and ts.is_compressed:
+        from pydicom.pixels import get_decoder
+
+        try:
+            decoder = get_decoder(ts)
+        except NotImplementedError:
+            decoder = None
+        if decoder is None or not decoder.is_available:
+            return f"compressed pixel data ({ts.name}) with no decoder installed"
+        return None
+    if len(ds.PixelData) < rows * cols * frames * bits // 8:
+        return "truncated pixel data"
+    return None
+
+
+def _read(path: Path):
+    """(dataset, None) or (None, reason)."""
+    try:
+        ds = pydicom.dcmread(path)
+    except InvalidDicomError:
+        return None, "not DICOM"
+    except Exception as e:  # noqa: BLE001 - any parser failure makes the file unusable, never the run
+        return None, f"unreadable ({type(e).__name__})"
+    if "SOPInstanceUID" not in ds or "SeriesInstanceUID" not in ds or "StudyInstanceUID" not in ds:
+        return None, "DICOM without SOP, series or study UID"
+    return ds, None
+
+
+def _floats(value, n: int) -> list[float] | None:
+    try:
+        v = [float(x) for x in value]
+    except (TypeError, ValueError):
+        return None
+    return v if len(v) == n and all(math.isfinite(x) for x in v) else None
+
+
+def _series_reason(items: list[tuple[Path, object]]) -> tuple[str | None, list[Path]]:
+    """Why a series is not eligible (or None) and its files sorted along the slice normal."""
+    first = items[0][1]
+    if str(first.get("Modality", "")) != "CT":
+        return f"modality {first.get('Modality', 'missing')}", []
+    if first.get("SOPClassUID") != CTImageStorage:
+        name = getattr(first.get("SOPClassUID"), "name", str(first.get("SOPClassUID")))
+        return f"not CT Image Storage ({name})", []
+    image_type = [str(x).upper() for x in (first.get("ImageType") or [])]
+    if "LOCALIZER" in image_type:
+        return "localizer (scout)", []
+    if not image_type or image_type[0] != "ORIGINAL" or "SECONDARY" in image_type:
+        return f"ImageType {'/'.join(image_type) or 'missing'} is not ORIGINAL", []
+    uids = [str(ds.SOPInstanceUID) for _, ds in items]
+    if len(set(uids)) != len(uids):
+        return "duplicate SOPInstanceUID", []
+    sizes, spacings, orients, positions = set(), set(), set(), []
+    for path, ds in items:
+        problem = _pixel_problem(ds)
+        if problem:
+            return f"{problem} in {path.name}", []
+        sizes.add((int(ds.Rows), int(ds.Columns)))
+        sp = _floats(ds.get("PixelSpacing"), 2)
+        if sp is None or min(sp) <= 0:
+            return "missing or invalid PixelSpacing", []
+        spacings.add(tuple(round(x, 4) for x in sp))
+        iop = _floats(ds.get("ImageOrientationPatient"), 6)
+        if iop is None:
+            return "missing ImageOrientationPatient", []
+        orients.add(tuple(round(x, 4) for x in iop))
+        ipp = _floats(ds.get("ImagePositionPatient"), 3)
+        if ipp is None:
+            return "missing ImagePositionPatient", []
+        positions.append(ipp)
+        slope, intercept = ds.get("RescaleSlope", 1), ds.get("RescaleIntercept", 0)
+        if _floats([slope, intercept], 2) is None or float(slope) == 0:
+            return "invalid RescaleSlope/RescaleIntercept", []
+    if len(sizes) > 1:
+        return "slices of different sizes", []
+    if len(spacings) > 1:
+        return "inconsistent PixelSpacing", []
+    if len(orients) > 1:
+        return "inconsistent ImageOrientationPatient", []
+    iop = np.array(next(iter(orients)))
+    row, col = iop[:3], iop[3:]
+    normal = np.cross(row, col)
+    if abs(np.linalg.norm(normal) - 1) > 0.01 or abs(float(np.dot(row, col))) > 0.01:
+        return "ImageOrientationPatient is not orthonormal", []
+    if abs(normal[2]) < 0.999:
+        tilt = math.degrees(math.acos(min(1.0, abs(normal[2]))))
+        return f"not axial (slice normal {tilt:.1f} deg from z: gantry tilt or oblique)", []
+    tilt_attr = items[0][1].get("GantryDetectorTilt")
+    if tilt_attr not in (None, "") and abs(float(tilt_attr)) > 0.01:
+        return f"gantry tilt {float(tilt_attr):.1f} deg", []
+    pos = np.array(positions)
+    along = pos @ normal
+    order = np.argsort(along, kind="stable")
+    files = [items[i][0] for i in order]
+    if len(pos) > 1:
+        along = along[order]
+        gaps = np.diff(along)
+        pixel = min(next(iter(spacings)))
+        if np.any(gaps < 1e-3):
+            return "two slices at one position", []
+        if gaps.max() - gaps.min() > max(0.1 * np.median(gaps), 0.01):
+            return f"inconsistent slice spacing ({gaps.min():.2f} to {gaps.max():.2f} mm)", []
+        inplane = pos[order] - pos[order][0] - np.outer(along - along[0], normal)
+        if np.abs(inplane).max() > 0.1 * pixel:
+            return "slice positions drift in-plane (gantry tilt or sheared stack)", []
+    return None, files
+
+
+def scan_study(folder: Path) -> StudyScan:
+    """See the module notes. Raises ``InputError`` when nothing can be harmonized."""
+    folder = Path(folder)
+    if not folder.exists():
+        raise InputError(f"input folder {folder} does not exist")
+    if not folder.is_dir():
+        raise InputError(f"input {folder} is not a folder")
+    files = list_files(folder)
+    if not files:
+        raise InputError(f"input folder {folder} is empty")
+    bad, by_series, studies = [], defaultdict(list), set()
+    for path in files:
+        ds, why = _read(path)
+        if ds is None:
+            bad.append((path, why))
+            continue
+        studies.add(str(ds.StudyInstanceUID))
+        by_series[str(ds.SeriesInstanceUID)].append((path, ds))
+    if not by_series:
+        raise InputError(f"no DICOM files in {folder} ({len(bad)} other files)")
+    if len(studies) > 1:
+        raise InputError(f"input holds {len(studies)} studies; give the app one study per run")
+    eligible, skipped = [], []
+    for uid, items in sorted(by_series.items(), key=lambda kv: str(kv[1][0][1].get("SeriesNumber", ""))):
+        first = items[0][1]
+        reason, sorted_files = _series_reason(items)
+        scan = SeriesScan(uid, str(first.get("SeriesNumber", "")), str(first.get("SeriesDescription", "")),
+                          sorted_files or [p for p, _ in items], reason)
+        (skipped if reason else eligible).append(scan)
+    if not eligible:
+        why = "; ".join(f"{s.label}: {s.reason}" for s in skipped[:4])
+        more = f"; {len(skipped) - 4} more" if len(skipped) > 4 else ""
+        raise InputError(f"no eligible axial CT series in {folder} ({why}{more})")
+    return StudyScan(folder, studies.pop(), eligible, skipped, bad)
+
+
+def stage(scan: StudyScan, dest: Path) -> Path:
+    """A folder of symlinks to the eligible series' files only, for the SDK's loader; returns ``dest``."""
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    for i, series in enumerate(scan.eligible):
+        sub = dest / f"series_{i:03d}"
+        sub.mkdir()
+        for j, f in enumerate(series.files):
+            (sub / f"{j:05d}.dcm").symlink_to(f.resolve())
+    return dest

@@ -1,0 +1,26 @@
+"""Lung density biomarkers on histograms whose answers are known by hand."""
+import numpy as np
+import pytest
+
+from physics.biomarkers import lung_biomarkers
+
+
+def test_known_histogram():
+    # 1000 voxels: 100 at -980 HU, 900 at -800 HU, 1 mm^3 each
+    hu = np.array([-980.0] * 100 + [-800.0] * 900)
+    b = lung_biomarkers(hu, np.ones_like(hu, bool), voxel_mm3=1.0)
+    assert b["laa950_percent"] == pytest.approx(10.0)
+    assert b["perc15_hu"] == pytest.approx(-800.0)          # the 15th percentile falls in the -800 block
+    # mass: 100 * 44/1024 + 900 * 224/1024 g/cm^3 over 1 mm^3 each = (4400 + 201600) / 1024 mg
+    assert b["lung_mass_g"] == pytest.approx((4400 + 201600) / 1024 / 1000)
+    assert b["lung_volume_ml"] == pytest.approx(1.0)
+
+
+def test_water_weighs_one_gram_per_millilitre():
+    b = lung_biomarkers(np.zeros((10, 10, 10)), np.ones((10, 10, 10), bool), voxel_mm3=1.0)
+    assert b["lung_mass_g"] == pytest.approx(1.0) and b["laa950_percent"] == 0.0
+
+
+def test_empty_mask():
+    b = lung_biomarkers(np.zeros(5), np.zeros(5, bool), 1.0)
+    assert np.isnan(b["laa950_percent"]) and b["lung_mass_g"] == 0.0
