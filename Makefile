@@ -25,9 +25,10 @@ sample_study/.complete: | venv
 
 sample: sample_study/.complete
 
-# Until the application lands (issue 4), the main job measures the sample study's MTF from its skin-air edge.
+# The main job: harmonize every eligible series of INPUT into OUTPUT/<derived SeriesInstanceUID>/.
 run: venv sample
-	$(PY) -m physics mtf $(if $(filter sample_study,$(INPUT)),sample_study/DICOM/01_Br64f,$(INPUT))
+	ulimit -s 32768 2>/dev/null; $(PY) -m app -i $(INPUT) -o $(OUTPUT) $(if $(MODEL),-m $(MODEL),)
+	@echo "derived series and report.json/report.png are in $(OUTPUT)/"
 
 test: venv system-deps
 	$(PY) -m pytest -q -m "not slow"

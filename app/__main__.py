@@ -56,9 +56,9 @@ def main(argv=None) -> int:
     if not _writable(args.output):
         return fail(f"output folder {args.output} is not writable", 2)
     try:
-        from operators.harmonize import resolve_model
+        from operators.harmonize import verify_model
 
-        resolve_model(args.model)
+        verify_model(args.model)
         from operators.study_scan import scan_study, stage
 
         scan = scan_study(args.input)       # before the graph starts: bad input fails fast, nothing written

@@ -57,9 +57,18 @@ def pick_device() -> torch.device:
 
 
 def load_model(path: Path, device: torch.device | None = None) -> LoadedModel:
-    """Load a model after checking its sha256 against ``model_card.json`` beside it."""
+    """Load a model (the SDK's TorchScriptModel) after ``verify_model``."""
     from monai.deploy.core.models import TorchScriptModel
 
+    file, card = verify_model(path)
+    device = device or pick_device()
+    sdk_model = TorchScriptModel(str(file), card.get("name", "harmonizer"))
+    sdk_model.predictor = torch.jit.load(str(file), map_location=device).eval()   # the SDK's class, our device
+    return LoadedModel(sdk_model.predictor, card, file, device)
+
+
+def verify_model(path: Path) -> tuple[Path, dict]:
+    """(model file, card) after checking the file's sha256 against ``model_card.json`` beside it."""
     file = resolve_model(path)
     card_path = file.parent / "model_card.json"
     if not card_path.is_file():
@@ -72,10 +81,7 @@ def load_model(path: Path, device: torch.device | None = None) -> LoadedModel:
     if digest != card.get("sha256"):
         raise InputError(f"model {file} fails its integrity check: sha256 {digest[:12]}... "
                          f"!= model card {str(card.get('sha256'))[:12]}...")
-    device = device or pick_device()
-    sdk_model = TorchScriptModel(str(file), card.get("name", "harmonizer"))
-    sdk_model.predictor = torch.jit.load(str(file), map_location=device).eval()   # the SDK's class, our device
-    return LoadedModel(sdk_model.predictor, card, file, device)
+    return file, card
 
 
 def canonical_flips(orientation) -> tuple[bool, bool]:

@@ -6,7 +6,6 @@
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 import sys
@@ -14,6 +13,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
+
+from operators.harmonize import sha256_of
 
 IO_CONTRACT = {
     "inputs": {
@@ -27,14 +28,6 @@ IO_CONTRACT = {
     "hu_scale": 2048.0,
     "mtf_samples": 64,
 }
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def export(module: torch.nn.Module, out_dir: Path, name: str, version: str, description: str,
@@ -64,7 +57,7 @@ def export(module: torch.nn.Module, out_dir: Path, name: str, version: str, desc
         "parameters": int(sum(p.numel() for p in module.parameters())),
         **IO_CONTRACT,
         "provenance": {
-            "command": " ".join(["python"] + sys.argv),
+            "command": " ".join(["python -m training"] + sys.argv[1:]),
             "exported_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "torch": torch.__version__,
             "python": platform.python_version(),

@@ -1,0 +1,196 @@
+"""Bad and awkward input through the real command line: one line and exit 2 with nothing written, or a
+correct derived series for inputs real scanners produce (compressed, single slice, flipped, stray files)."""
+from __future__ import annotations
+
+import copy
+import json
+
+import numpy as np
+import pytest
+from pydicom.uid import RLELossless
+
+from app_helpers import dciodvfy_errors, hu, make_study, read_folder, run_app, tree_digest, write_datasets
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    """Four slices of one simulated series, as pydicom datasets (copied by each case)."""
+    folder = make_study(tmp_path_factory.mktemp("base") / "study", seed=41, renditions=((6.5, "Br49f"),))
+    return sorted(read_folder(folder), key=lambda d: float(d.ImagePositionPatient[2]))
+
+
+def _copy(datasets):
+    return [copy.deepcopy(d) for d in datasets]
+
+
+def _expect_refusal(input_dir, tmp_path, words):
+    out = tmp_path / "out"
+    before = tree_digest(input_dir) if input_dir.exists() else None
+    proc = run_app(input_dir, out)
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    for w in words:
+        assert w in lines[0], lines[0]
+    assert not out.exists(), "something was written for bad input"
+    if before is not None:
+        assert tree_digest(input_dir) == before
+
+
+def test_missing_folder(tmp_path):
+    _expect_refusal(tmp_path / "nowhere", tmp_path, ["does not exist"])
+
+
+def test_empty_folder(tmp_path):
+    (tmp_path / "in").mkdir()
+    _expect_refusal(tmp_path / "in", tmp_path, ["empty"])
+
+
+def test_no_dicom(tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "notes.txt").write_text("hello")
+    (tmp_path / "in" / "image.dcm").write_bytes(b"\x00" * 300)
+    _expect_refusal(tmp_path / "in", tmp_path, ["no DICOM"])
+
+
+def test_only_scouts(base, tmp_path):
+    ds = _copy(base)[:1]
+    ds[0].ImageType = ["ORIGINAL", "PRIMARY", "LOCALIZER"]
+    _expect_refusal(write_datasets(ds, tmp_path / "in"), tmp_path, ["no eligible", "localizer"])
+
+
+def test_derived_series_is_not_harmonized_again(base, tmp_path):
+    ds = _copy(base)
+    for d in ds:
+        d.ImageType = ["DERIVED", "SECONDARY", "AXIAL"]
+    _expect_refusal(write_datasets(ds, tmp_path / "in"), tmp_path, ["no eligible", "not ORIGINAL"])
+
+
+@pytest.mark.parametrize("keyword, words", [("PixelSpacing", ["PixelSpacing"]),
+                                            ("ImagePositionPatient", ["ImagePositionPatient"])])
+def test_missing_geometry(base, tmp_path, keyword, words):
+    ds = _copy(base)
+    delattr(ds[1], keyword)
+    _expect_refusal(write_datasets(ds, tmp_path / "in"), tmp_path, words)
+
+
+def test_gantry_tilt(base, tmp_path):
+    ds = _copy(base)
+    c, s = np.cos(np.radians(15)), np.sin(np.radians(15))
+    for d in ds:
+        d.ImageOrientationPatient = [1, 0, 0, 0, c, -s]
+    _expect_refusal(write_datasets(ds, tmp_path / "in"), tmp_path, ["not axial"])
+
+
+def test_tilt_by_positions(base, tmp_path):
+    ds = _copy(base)
+    for i, d in enumerate(ds):
+        x, y, z = (float(v) for v in d.ImagePositionPatient)
+        d.ImagePositionPatient = [x, y + 0.4 * i, z]     # positions drift in y: a tilted acquisition
+    _expect_refusal(write_datasets(ds, tmp_path / "in"), tmp_path, ["drift"])
+
+
+def test_inconsistent_slice_spacing(base, tmp_path):
+    ds = _copy(base)
+    x, y, z = (float(v) for v in ds[3].ImagePositionPatient)
+    ds[3].ImagePositionPatient = [x, y, z + 2.5]
+    _expect_refusal(write_datasets(ds, tmp_path / "in"), tmp_path, ["spacing"])
+
+
+def test_mixed_studies(base, tmp_path):
+    ds = _copy(base)
+    for d in ds[2:]:
+        d.StudyInstanceUID = d.StudyInstanceUID + ".1"
+    _expect_refusal(write_datasets(ds, tmp_path / "in"), tmp_path, ["2 studies"])
+
+
+def test_not_ct(base, tmp_path):
+    ds = _copy(base)
+    for d in ds:
+        d.Modality = "MR"
+    _expect_refusal(write_datasets(ds, tmp_path / "in"), tmp_path, ["modality MR"])
+
+
+def test_output_is_a_file(base, tmp_path):
+    src = write_datasets(_copy(base), tmp_path / "in")
+    (tmp_path / "file").write_text("x")
+    proc = run_app(src, tmp_path / "file")
+    assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "not a folder" in proc.stderr
+
+
+def _run_ok(input_dir, tmp_path):
+    out = tmp_path / "out"
+    before = tree_digest(input_dir)
+    proc = run_app(input_dir, out)
+    assert proc.returncode == 0, proc.stderr
+    assert tree_digest(input_dir) == before
+    folders = [p for p in out.iterdir() if p.is_dir()]
+    assert len(folders) == 1
+    for f in folders[0].glob("*.dcm"):
+        assert dciodvfy_errors(f) == [], f
+    return folders[0]
+
+
+def test_stray_corrupt_and_truncated_files_are_skipped(base, tmp_path):
+    src = write_datasets(_copy(base), tmp_path / "in")
+    (src / "junk.dcm").write_bytes(b"DICM" * 50)
+    other = copy.deepcopy(base[0])
+    other.SeriesInstanceUID = other.SeriesInstanceUID + ".7"
+    other.SOPInstanceUID = other.SOPInstanceUID + ".7"
+    other.save_as(src / "other.dcm", enforce_file_format=True)
+    data = (src / "other.dcm").read_bytes()
+    (src / "other.dcm").write_bytes(data[: len(data) // 2])            # truncated in its pixel data
+    folder = _run_ok(src, tmp_path)
+    assert len(list(folder.glob("*.dcm"))) == 4
+
+
+def test_single_slice(base, tmp_path):
+    folder = _run_ok(write_datasets(_copy(base)[1:2], tmp_path / "in"), tmp_path)
+    assert len(list(folder.glob("*.dcm"))) == 1
+    assert json.loads((folder / "report.json").read_text())["slices"] == 1
+
+
+def test_rle_compressed(base, tmp_path):
+    ds = _copy(base)
+    for d in ds:
+        d.compress(RLELossless)
+    folder = _run_ok(write_datasets(ds, tmp_path / "in"), tmp_path)
+    out = read_folder(folder)
+    assert len(out) == 4 and out[0].file_meta.TransferSyntaxUID.is_compressed is False
+
+
+def test_flipped_orientation_gives_the_flipped_result(base, tmp_path):
+    """Rows stored bottom-up (ImageOrientationPatient 1,0,0,0,-1,0): the derived series keeps that geometry and
+    its pixels equal the flipped result of the usual orientation."""
+    plain = _run_ok(write_datasets(_copy(base), tmp_path / "plain"), tmp_path / "a")
+    flipped = _copy(base)
+    for d in flipped:
+        rows = int(d.Rows)
+        x, y, z = (float(v) for v in d.ImagePositionPatient)
+        d.ImageOrientationPatient = [1, 0, 0, 0, -1, 0]
+        d.ImagePositionPatient = [x, y + (rows - 1) * float(d.PixelSpacing[0]), z]
+        d.PixelData = np.ascontiguousarray(d.pixel_array[::-1]).tobytes()
+    (tmp_path / "b").mkdir()
+    out = _run_ok(write_datasets(flipped, tmp_path / "flipped"), tmp_path / "b")
+    a = sorted(read_folder(plain), key=lambda d: float(d.ImagePositionPatient[2]))
+    b = sorted(read_folder(out), key=lambda d: float(d.ImagePositionPatient[2]))
+    for da, db, src in zip(a, b, flipped):
+        assert list(db.ImageOrientationPatient) == list(src.ImageOrientationPatient)
+        assert list(db.ImagePositionPatient) == list(src.ImagePositionPatient)
+        assert np.abs(hu(da)[::-1] - hu(db)).max() <= 1
+
+
+def test_tampered_model_is_refused(base, tmp_path):
+    import shutil
+
+    from app_helpers import ROOT
+
+    model = tmp_path / "model"
+    shutil.copytree(ROOT / "models" / "physics_baseline", model)
+    with open(model / "model.ts", "ab") as f:
+        f.write(b"\0")
+    src = write_datasets(_copy(base), tmp_path / "in")
+    proc = run_app(src, tmp_path / "out", "-m", str(model))
+    assert proc.returncode == 2 and "integrity" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
