@@ -126,10 +126,29 @@ def derived_datasets(sources: list, harmonized_hu: np.ndarray, model: dict, mtf_
     return out
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_partials(out_root: Path) -> None:
+    """Delete hidden ``.<uid>.partial-<pid>`` / ``.old-<pid>`` folders left by a run that was killed."""
+    for p in Path(out_root).glob(".*.*-*"):
+        kind, _, pid = p.name.rpartition("-")
+        if p.is_dir() and pid.isdigit() and kind.endswith((".partial", ".old")) and not _alive(int(pid)):
+            shutil.rmtree(p, ignore_errors=True)
+
+
 def write_series(datasets: list[Dataset], out_root: Path, extra_files: dict[str, bytes] | None = None) -> Path:
     """Write a whole series (plus ``extra_files``) to ``out_root/<SeriesInstanceUID>/`` all or nothing."""
     out_root = Path(out_root)
     out_root.mkdir(parents=True, exist_ok=True)
+    remove_stale_partials(out_root)
     final = out_root / str(datasets[0].SeriesInstanceUID)
     tmp = out_root / f".{final.name}.partial-{os.getpid()}"
     if tmp.exists():

@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from pydicom.uid import RLELossless
+from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, RLELossless
 
 from app_helpers import dciodvfy_errors, hu, make_study, read_folder, run_app, tree_digest, write_datasets
 
@@ -151,13 +151,14 @@ def test_single_slice(base, tmp_path):
     assert json.loads((folder / "report.json").read_text())["slices"] == 1
 
 
-def test_rle_compressed(base, tmp_path):
+@pytest.mark.parametrize("syntax", [RLELossless, JPEGLSLossless, JPEG2000Lossless], ids=lambda u: u.name)
+def test_compressed_input(base, tmp_path, syntax):
     ds = _copy(base)
     for d in ds:
-        d.compress(RLELossless)
+        d.compress(syntax)
     folder = _run_ok(write_datasets(ds, tmp_path / "in"), tmp_path)
     out = read_folder(folder)
-    assert len(out) == 4 and out[0].file_meta.TransferSyntaxUID.is_compressed is False
+    assert len(out) == 4 and not out[0].file_meta.TransferSyntaxUID.is_compressed
 
 
 def test_flipped_orientation_gives_the_flipped_result(base, tmp_path):
@@ -194,3 +195,30 @@ def test_tampered_model_is_refused(base, tmp_path):
     proc = run_app(src, tmp_path / "out", "-m", str(model))
     assert proc.returncode == 2 and "integrity" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_small_field_of_view_falls_back_to_the_kernel(base, tmp_path):
+    """A 150 mm reconstruction inside the body: no skin-air edge, so the MTF comes from the kernel name."""
+    ds = _copy(base)
+    for d in ds:
+        x, y, z = (float(v) for v in d.ImagePositionPatient)
+        sp = float(d.PixelSpacing[0])
+        d.PixelData = np.ascontiguousarray(d.pixel_array[180:334, 180:334]).tobytes()
+        d.Rows = d.Columns = 154
+        d.ImagePositionPatient = [x + 180 * sp, y + 180 * sp, z]
+    folder = _run_ok(write_datasets(ds, tmp_path / "in"), tmp_path)
+    report = json.loads((folder / "report.json").read_text())
+    assert report["mtf_input"]["source"] == "kernel-table" and report["mtf_input"]["f50_per_mm"] == 0.49
+    assert not report["mtf_input"]["quality"]["usable"]
+
+
+def test_killed_writer_leaves_no_partial_series(tmp_path):
+    """A hidden partial folder of a dead process is removed by the next write; the series folder appears whole."""
+    from operators.derived_series import remove_stale_partials
+
+    out = tmp_path / "out"
+    stale = out / ".2.25.1.partial-999999"
+    stale.mkdir(parents=True)
+    (stale / "CT00001.dcm").write_bytes(b"half")
+    remove_stale_partials(out)
+    assert not stale.exists()
