@@ -1,18 +1,75 @@
-"""``python -m training baseline --out models/physics_baseline``: export the physics baseline harmonizer."""
+"""Training companion CLI.
+
+    python -m training fit --config training/configs/default.yaml     # train (resumes from run_dir)
+    python -m training export runs/harmonizer_v1/best.pt --out models/harmonizer_v1 [--metrics M.json]
+    python -m training baseline --out models/physics_baseline          # the physics baseline
+"""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import warnings
 from pathlib import Path
+
+warnings.filterwarnings("ignore", message="Current stack size")   # holoscan, imported by monai's namespace
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m training", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m training", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
+    f = sub.add_parser("fit", help="train the harmonizer or the U-Net ablation from a YAML config")
+    f.add_argument("--config", type=Path, required=True)
+    e = sub.add_parser("export", help="export a checkpoint's generator to TorchScript with its model card")
+    e.add_argument("checkpoint", type=Path)
+    e.add_argument("--out", type=Path, required=True)
+    e.add_argument("--name", default="ct-harmonizer")
+    e.add_argument("--version", default="1.0.0")
+    e.add_argument("--metrics", type=Path, help="JSON of held-out metrics to put in the card")
     b = sub.add_parser("baseline", help="export the physics (MTF-ratio) baseline to TorchScript with its card")
     b.add_argument("--out", type=Path, default=Path("models/physics_baseline"))
     args = p.parse_args(argv)
-    if args.command == "baseline":
+
+    if args.command == "fit":
+        from .fit import run
+
+        run(args.config)
+    elif args.command == "export":
+        import torch
+
+        from .export import export
+        from .fit import build_generator, hardware
+        from .networks import __doc__ as net_doc
+
+        ck = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
+        cfg = ck["config"]
+        g = build_generator(cfg)
+        g.load_state_dict(ck["G"])
+        manifest = json.loads((Path(cfg["data"]) / "manifest.json").read_text())
+        run_dir = Path(cfg["run_dir"])
+        wall = None
+        if (run_dir / "checkpoint.pt").exists():
+            wall = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=False).get("wall_s")
+        provenance = {
+            "training_command": f"python -m training fit --config {cfg['config_path']}",
+            "config": {k: v for k, v in cfg.items() if k != "config_path"},
+            "seed": cfg["seed"],
+            "data": {"folder": cfg["data"], "simulator_command":
+                     f"python -m simulation dataset --out {cfg['data']} --phantoms {len(manifest['phantoms'])} "
+                     f"--slices {manifest['slices']} --seed {manifest['phantoms'][0]['seed']}",
+                     "phantom_seeds_by_split": {s: [q["seed"] for q in manifest["phantoms"] if q["split"] == s]
+                                                for s in ("train", "val", "test")}},
+            "checkpoint": str(args.checkpoint), "step": ck.get("step"),
+            "training_wall_time_s": round(wall, 1) if wall else None, "hardware": hardware(),
+            "texture_features": ck.get("texture_features"), "validation_at_export": ck.get("validation"),
+        }
+        metrics = json.loads(args.metrics.read_text()) if args.metrics else None
+        card = export(g, args.out, name=args.name, version=args.version,
+                      description=net_doc.strip().split("\n\n")[0].replace("\n", " "),
+                      provenance=provenance, metrics=metrics)
+        print(f"wrote {args.out}/model.ts sha256 {card['sha256']}")
+    elif args.command == "baseline":
         from .export import export
         from .physics_baseline import PhysicsBaseline, __doc__ as doc
 

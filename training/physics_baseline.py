@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .spectral import radial_frequency, sample_on_rfft
+
 
 class PhysicsBaseline(nn.Module):
     def __init__(self, target_f50: float = 0.684, target_power: float = 2.0, noise_reg: float = 0.02,
@@ -38,15 +40,8 @@ class PhysicsBaseline(nn.Module):
         if p > 0:
             x = F.pad(x, (p, p, p, p), mode="reflect")
         hp, wp = h + 2 * p, w + 2 * p
-        fy = torch.fft.fftfreq(hp, device=x.device) * 2.0        # in units of Nyquist
-        fx = torch.fft.rfftfreq(wp, device=x.device) * 2.0
-        gy, gx = torch.meshgrid(fy, fx, indexing="ij")
-        # grid_sample: map pixel i of the 64-wide map sits at (2 i + 1) / 64 - 1; frequency u at i = 32 + 32 u
-        grid = torch.stack([gx, gy], dim=-1) + 1.0 / 64.0
-        grid = grid.unsqueeze(0).expand(b, -1, -1, -1)
-        m = F.grid_sample(mtf2d.float(), grid, mode="bilinear", padding_mode="border", align_corners=False)
-        m = m.clamp(min=0.0)
-        r = torch.sqrt(gx * gx + gy * gy)
+        m = sample_on_rfft(mtf2d, hp, wp).clamp(min=0.0)
+        r = radial_frequency(hp, wp, x.device)
         t = torch.exp(-0.6931471805599453 * (r / self.target_f50) ** self.target_power)
         wiener = t * m / (m * m + self.noise_reg)
         wiener = wiener / wiener[:, :, :1, :1].clamp(min=1e-6)

@@ -1,0 +1,1 @@
+"""Companion package: the paper's evaluation of harmonizers on held-out virtual phantoms."""

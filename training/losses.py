@@ -1,0 +1,74 @@
+"""Training losses (paper Eq. 4-8): Huber distance, WGAN-GP adversarial, Gram-matrix texture on the lungs.
+
+Texture features: the paper uses ImageNet VGG-19; nothing can be downloaded here, so a TorchScript feature
+extractor given as ``texture_features`` in the config is used when a user has one (it must map (B, 1, H, W)
+to a list of feature maps), and otherwise a fixed, randomly initialised (seed 0) three-layer convolutional
+network, whose Gram matrices still capture texture statistics (Ustyuzhaninov et al., ICLR 2017). The model
+card records which.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def huber(output: torch.Tensor, target: torch.Tensor, delta: float = 0.5) -> torch.Tensor:
+    return F.huber_loss(output, target, delta=delta)
+
+
+def gradient_penalty(critic, image: torch.Tensor, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """WGAN-GP: (||grad D(x_hat)||_2 - 1)^2 at random interpolates of real and fake."""
+    eps = torch.rand(real.shape[0], 1, 1, 1, device=real.device)
+    mixed = (eps * real + (1 - eps) * fake).requires_grad_(True)
+    score = critic(image, mixed)
+    grad, = torch.autograd.grad(score.sum(), mixed, create_graph=True)
+    return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+
+class RandomTextureFeatures(nn.Module):
+    """Fixed random conv features: (B, 1, H, W) -> three maps of 32, 64, 64 channels (strides 1, 2, 4)."""
+
+    def __init__(self, seed: int = 0):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.convs = nn.ModuleList([nn.Conv2d(1, 32, 3, padding=1), nn.Conv2d(32, 64, 3, stride=2, padding=1),
+                                    nn.Conv2d(64, 64, 3, stride=2, padding=1)])
+        for conv in self.convs:
+            fan_in = conv.weight[0].numel()
+            with torch.no_grad():
+                conv.weight.copy_(torch.randn(conv.weight.shape, generator=g) * (2.0 / fan_in) ** 0.5)
+                conv.bias.zero_()
+        self.requires_grad_(False)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        feats = []
+        for conv in self.convs:
+            x = F.relu(conv(x))
+            feats.append(x)
+        return feats
+
+
+def texture_extractor(path: str | None) -> tuple[nn.Module, str]:
+    if path:
+        return torch.jit.load(str(Path(path))).eval(), f"TorchScript features from {path}"
+    return RandomTextureFeatures().eval(), "fixed random 3-layer conv features (seed 0): no ImageNet VGG-19 here"
+
+
+def gram(feature: torch.Tensor) -> torch.Tensor:
+    b, c, h, w = feature.shape
+    f = feature.flatten(2)
+    return f @ f.transpose(1, 2) / (c * h * w)
+
+
+def texture_loss(features: nn.Module, output: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Sum over layers of ||G(output) - G(target)||^2 / ||G(target)||^2, Gram matrices of the lung-masked
+    images. Relative, so that its weight means the same whatever the feature extractor's scale (the paper's
+    weight of 50 was set for VGG-19 features)."""
+    loss = output.new_zeros(())
+    for fo, ft in zip(features(output * mask), features(target * mask)):
+        go, gt = gram(fo), gram(ft)
+        loss = loss + ((go - gt) ** 2).sum() / ((gt**2).sum() + 1e-12)
+    return loss
