@@ -3,7 +3,7 @@
 - ``noise_sd``: the global-noise method (Christianson et al., Radiology 2015): a map of local standard
   deviations in small square ROIs over soft-tissue pixels of the body; the noise is the mode of its histogram
   (uniform tissue dominates the count, edges and structure only add a tail on the high side).
-- ``nps``: squares of soft tissue inside the body whose local SD is close to that mode are taken as uniform,
+- ``nps``: 24-pixel squares of soft tissue inside the body whose local SD is close to that mode are taken as uniform,
   detrended by a fitted plane, Fourier transformed, and their |DFT|^2 averaged:
   NPS(fx, fy) = dx dy / (Nx Ny) <|DFT(roi - plane)|^2>, in HU^2 mm^2, whose integral over frequency is the
   variance (ICRU Report 87; Dolly et al., Med Phys 2016 for patient images). Radial averages give the 1-D
@@ -20,7 +20,8 @@ from .masks import body_mask_2d
 
 SOFT_TISSUE_HU = (-300.0, 300.0)
 LOCAL_ROI_MM = 6.0
-NPS_ROI_PX = 32
+NPS_ROI_PX = 24
+UNIFORM_FACTOR = 2.0     # a square is uniform when 90 % of its local SDs stay below this times the global noise
 MAX_SLICES = 8
 
 
@@ -115,7 +116,7 @@ def nps(volume_hu: np.ndarray, spacing_mm, roi_px: int = NPS_ROI_PX, max_slices:
         for r0 in range(0, rows - roi_px + 1, roi_px // 2):
             for c0 in range(0, cols - roi_px + 1, roi_px // 2):
                 win = np.s_[r0:r0 + roi_px, c0:c0 + roi_px]
-                if tissue[win].all() and np.isfinite(sd) and np.percentile(local[win], 90) < 1.3 * sd:
+                if tissue[win].all() and np.isfinite(sd) and np.percentile(local[win], 90) < UNIFORM_FACTOR * sd:
                     rois.append(img[win])
     n = roi_px
     f = np.fft.fftshift(np.fft.fftfreq(n))

@@ -11,7 +11,7 @@ PIXEL = 0.8
 def _body_with_noise(sigma_hu: float, smoothing_px: float = 0.0, slices: int = 4, seed: int = 0):
     """A 0 HU elliptical body in air with stationary Gaussian noise (white, or white smoothed by a Gaussian).
 
-    Returns the volume and the exact 2-D NPS of the noise (HU^2 mm^2 on the 32x32 ROI frequency grid)."""
+    Returns the volume and the exact 2-D NPS of the noise (HU^2 mm^2 on the 24x24 ROI frequency grid)."""
     rng = np.random.default_rng(seed)
     n = 384
     y, x = (np.mgrid[0:n, 0:n] - n / 2) * PIXEL
@@ -21,7 +21,7 @@ def _body_with_noise(sigma_hu: float, smoothing_px: float = 0.0, slices: int = 4
         noise = ndi.gaussian_filter(noise, (0, smoothing_px, smoothing_px), mode="wrap")
         noise /= np.sqrt(1.0 / (4 * np.pi * smoothing_px**2))   # unit variance again (continuous limit)
     vol = np.where(body, 0.0, -1000.0) + sigma_hu * noise
-    f = np.fft.fftshift(np.fft.fftfreq(32))
+    f = np.fft.fftshift(np.fft.fftfreq(24))
     fr2 = f[:, None] ** 2 + f[None, :] ** 2                     # cycles/pixel
     shape = np.exp(-4 * np.pi**2 * smoothing_px**2 * fr2) * 4 * np.pi * smoothing_px**2 if smoothing_px else 1.0
     return vol.astype(np.float32), sigma_hu**2 * PIXEL**2 * shape * np.ones_like(fr2)
@@ -46,7 +46,7 @@ def test_nps_matches_the_known_spectrum(smoothing):
     assert r.rois >= 40
     assert r.noise_sd_hu == pytest.approx(30.0, rel=0.05)
     # away from zero frequency (the plane fit removes the lowest bins), the 2-D NPS follows the truth
-    f = np.fft.fftshift(np.fft.fftfreq(32))
+    f = np.fft.fftshift(np.fft.fftfreq(24))
     ring = (np.hypot(f[:, None], f[None, :]) > 0.08) & (np.hypot(f[:, None], f[None, :]) < 0.35)
     ratio = r.nps_2d[ring].mean() / truth[ring].mean()
     assert ratio == pytest.approx(1.0, rel=0.08)

@@ -1,0 +1,76 @@
+"""Evaluation metrics on cases whose answers are known by hand."""
+import numpy as np
+import pytest
+
+from evaluation.combat import combat
+from evaluation.detectability import d_prime
+from evaluation.metrics import image_metrics
+from evaluation.nodules import mesh_features, segment_nodule
+
+
+def _ball(radius_vox: float, shape=(40, 40, 40)):
+    z, y, x = np.indices(shape) - np.array(shape)[:, None, None, None] / 2 + 0.5
+    return np.sqrt(x**2 + y**2 + z**2) <= radius_vox
+
+
+def test_sphere_is_spherical():
+    f = mesh_features(_ball(12), (1.0, 1.0, 1.0))
+    assert f["sphericity"] == pytest.approx(1.0, abs=0.08)
+    assert f["volume_mm3"] == pytest.approx(4 / 3 * np.pi * 12**3, rel=0.03)
+    assert f["surface_to_volume"] == pytest.approx(3 / 12, rel=0.1)
+
+
+def test_elongated_shape_is_less_spherical():
+    rod = np.zeros((40, 40, 40), bool)
+    rod[5:35, 17:23, 17:23] = True
+    assert mesh_features(rod, (1, 1, 1))["sphericity"] < 0.8
+
+
+def test_kmeans_segments_a_noisy_nodule():
+    ball = _ball(6)
+    vol = np.where(ball, 0.0, -850.0) + np.random.default_rng(0).normal(0, 30, ball.shape)
+    mask = segment_nodule(vol, ball, (1, 1, 1))
+    assert mask.sum() == pytest.approx(ball.sum(), rel=0.1)
+
+
+def test_image_metrics_known_values():
+    gt = np.random.default_rng(1).uniform(-1000, 500, (64, 64))
+    same = image_metrics(gt, gt)
+    assert same["ssim"] == pytest.approx(1.0) and same["nrmse_percent"] == pytest.approx(0.0, abs=1e-6)
+    scaled = (gt + 1024) * 1.1 - 1024          # normalised image times 1.1: NRMSE 10 % exactly (no clipping here)
+    assert image_metrics(scaled, gt)["nrmse_percent"] == pytest.approx(10.0, rel=1e-4)
+    shifted = gt + 2048 * 0.01                  # 0.01 in normalised units everywhere: PSNR = 40 dB
+    assert image_metrics(shifted, gt)["psnr_db"] == pytest.approx(40.0, abs=0.01)
+
+
+def test_combat_removes_an_injected_batch_shift():
+    rng = np.random.default_rng(0)
+    subjects = [f"p{i}" for i in range(6)]
+    batches, feats, subj = [], [], []
+    truth = {s: rng.normal(0, 5, 2) for s in subjects}
+    shift = {"ref": np.zeros(2), "b1": np.array([8.0, -4.0]), "b2": np.array([-6.0, 3.0])}
+    for b in shift:
+        for s in subjects:
+            for _ in range(2):
+                batches.append(b)
+                subj.append(s)
+                feats.append(truth[s] + shift[b] + rng.normal(0, 0.5, 2))
+    out = combat(np.array(feats), batches, "ref", subj)
+    b = np.array(batches)
+    for name in ("b1", "b2"):
+        before = np.abs(np.array(feats)[b == name].mean(0) - np.array(feats)[b == "ref"].mean(0))
+        after = np.abs(out[b == name].mean(0) - out[b == "ref"].mean(0))
+        assert np.all(after < 0.1 * before)
+    assert np.allclose(out[b == "ref"], np.array(feats)[b == "ref"])   # the reference batch is left as it is
+
+
+def test_d_prime_scales_as_the_formula_says():
+    f = np.linspace(0, 0.5, 64)
+    mtf = np.exp(-(f / 0.4) ** 2)
+    nps = np.full((32, 32), 100.0)
+    d = d_prime(f, mtf, nps, 1.0)
+    assert 0 < d < d_prime(f, mtf, nps, 1.0, alpha=1e-30)                          # the alpha term only lowers d'
+    d0 = d_prime(f, mtf, nps, 1.0, alpha=1e-30)
+    assert d_prime(f, mtf, 4 * nps, 1.0, alpha=1e-30) == pytest.approx(d0 / 4, rel=1e-9)   # d' ~ 1 / NPS
+    assert d_prime(f, 0.5 * mtf, nps, 1.0) == pytest.approx(d / 4, rel=1e-3)    # d' ~ MTF^2
+    assert d_prime(f, mtf, nps, 1.0, contrast_hu=200) == pytest.approx(4 * d, rel=1e-3)   # d' ~ contrast^2
