@@ -5,7 +5,7 @@ INPUT ?= sample_study
 OUTPUT ?= output
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: venv system-deps sample run test test-slow clean
+.PHONY: venv system-deps pacs-deps sample run test test-slow test-pacs clean
 
 .venv/.installed: requirements.txt
 	python3 -m venv .venv
@@ -31,10 +31,17 @@ run: venv sample
 	@echo "derived series and report.json/report.png are in $(OUTPUT)/"
 
 test: venv system-deps
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -m "not slow and not pacs and not container"
 
 test-slow: venv system-deps
 	$(PY) -m pytest -q -m slow
+
+# A real PACS on loopback (Debian's Orthanc with its DICOMweb plugin); opt-in.
+pacs-deps:
+	@command -v Orthanc >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq orthanc orthanc-dicomweb >/dev/null; }
+
+test-pacs: venv system-deps pacs-deps
+	$(PY) -m pytest -q -m pacs
 
 clean:
 	rm -rf output sample_study

@@ -1,7 +1,11 @@
 """``python -m app -i STUDY -o OUT [-m MODEL] [-l LEVEL]`` (or HOLOSCAN_INPUT_PATH / HOLOSCAN_OUTPUT_PATH /
 HOLOSCAN_MODEL_PATH): harmonize every eligible axial CT series of one study into OUT/<derived series UID>/.
 
-Exit status: 0 written; 2 bad input (one line on stderr, nothing written); 1 any other failure (one line).
+Optional delivery after each series is written: --send-to AET@HOST:PORT (C-STORE) and/or --stow-url URL
+(DICOMweb STOW-RS), with retries; a failed send keeps the files and exits 3.
+
+Exit status: 0 written (and sent); 2 bad input (one line on stderr, nothing written); 3 written but not
+delivered (one line); 1 any other failure (one line).
 """
 from __future__ import annotations
 
@@ -28,6 +32,9 @@ def _parse(argv):
     p.add_argument("-l", "--log-level", type=str.upper, default="WARNING",
                    choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"])
     p.add_argument("-w", "--workdir", type=Path, default=None, help="accepted for the SDK's convention; unused")
+    p.add_argument("--send-to", metavar="AET@HOST:PORT", help="C-STORE each derived series to this DICOM node")
+    p.add_argument("--calling-aet", default="CTHARMONIZER", help="our AE title for --send-to (default %(default)s)")
+    p.add_argument("--stow-url", metavar="URL", help="STOW-RS each derived series to this DICOMweb service")
     return p.parse_args(argv)
 
 
@@ -43,14 +50,25 @@ def main(argv=None) -> int:
     # Holoscan prints its own multi-line errors: keep it quiet unless asked to debug
     os.environ.setdefault("HOLOSCAN_LOG_LEVEL", "INFO" if args.log_level == "DEBUG" else "OFF")
     logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if args.log_level != "DEBUG":      # pynetdicom logs every refused connection as an error: the retry says it
+        logging.getLogger("pynetdicom").setLevel(logging.CRITICAL)
     for handler in logging.getLogger().handlers:     # no GPU JPEG decoder on CPU machines: not news
         handler.addFilter(lambda record: "nvimgcodec" not in record.getMessage())
     from operators.errors import InputError
+    from operators.pacs import SendError
 
     def fail(message: str, code: int) -> int:
         print(f"error: {message}", file=sys.stderr)
         return code
 
+    send = {"calling_aet": args.calling_aet, "stow_url": args.stow_url, "node": None}
+    if args.send_to:
+        from operators.pacs import DicomNode
+
+        try:
+            send["node"] = DicomNode.parse(args.send_to)
+        except ValueError as e:
+            return fail(f"--send-to {e}", 2)
     if args.output.exists() and not args.output.is_dir():
         return fail(f"output {args.output} is not a folder", 2)
     if not _writable(args.output):
@@ -74,10 +92,13 @@ def main(argv=None) -> int:
 
     staging = Path(tempfile.mkdtemp(prefix="ct-harmonizer-"))
     try:
-        app = CTHarmonizerApp(stage(scan, staging / "study"), args.output, args.model)
+        app = CTHarmonizerApp(stage(scan, staging / "study"), args.output, args.model, send)
         app.run()
     except InputError as e:
         return fail(str(e), 2)
+    except SendError as e:
+        written = ", ".join(str(f) for f in app.writer.written) or "nothing"
+        return fail(f"{e} (written and kept: {written})", 3)
     except KeyboardInterrupt:
         return fail("interrupted; no partial series was left", 130)
     except Exception as e:  # noqa: BLE001 - the user gets one line; -l DEBUG shows the rest
@@ -88,6 +109,8 @@ def main(argv=None) -> int:
         shutil.rmtree(staging, ignore_errors=True)
     for folder in app.writer.written:
         print(f"wrote {folder}  (report: {folder / 'report.json'}, {folder / 'report.png'})")
+    for line in (app.sender.sent if app.sender else []):
+        print(f"sent {line}")
     if not app.writer.written:
         return fail("no series was written", 1)
     return 0

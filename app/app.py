@@ -1,6 +1,7 @@
 """The MONAI Deploy application: DICOM study in, harmonized derived CT series (+ QA report) out.
 
     DICOMDataLoader -> DICOMSeriesSelector -> SeriesVolumes -> MTF -> Harmonizer -> QAReport -> DerivedSeriesWriter
+        [-> PACSSender, with --send-to and/or --stow-url]
 
 The loader reads a staged folder that holds only the eligible series' files (``operators.study_scan``,
 run by ``app.__main__`` before the graph starts, so that bad input fails fast with nothing written).
@@ -18,6 +19,7 @@ from monai.deploy.operators.dicom_series_selector_operator import DICOMSeriesSel
 from operators.derived_series_writer_operator import DerivedSeriesWriterOperator
 from operators.harmonizer_operator import HarmonizerOperator
 from operators.mtf_operator import MTFOperator
+from operators.pacs_sender_operator import PACSSenderOperator
 from operators.qa_report_operator import QAReportOperator
 from operators.series_volume_operator import SeriesVolumesOperator
 
@@ -31,8 +33,10 @@ SELECTION_RULES = json.dumps({"selections": [{
 
 
 class CTHarmonizerApp(Application):
-    def __init__(self, staged_input: Path, output_folder: Path, model_path: Path):
+    def __init__(self, staged_input: Path, output_folder: Path, model_path: Path, send: dict | None = None):
         self.staged_input, self.output_folder, self.model_path = Path(staged_input), Path(output_folder), Path(model_path)
+        self.send = send or {}          # node (DicomNode), calling_aet, stow_url: optional PACS delivery
+        self.sender = None
         super().__init__([])
 
     def compose(self):
@@ -51,3 +55,6 @@ class CTHarmonizerApp(Application):
         self.add_flow(mtf, harmonizer, {("jobs", "jobs")})
         self.add_flow(harmonizer, report, {("jobs", "jobs")})
         self.add_flow(report, self.writer, {("jobs", "jobs")})
+        if self.send.get("node") or self.send.get("stow_url"):
+            self.sender = PACSSenderOperator(self, name="pacs_sender", **self.send)
+            self.add_flow(self.writer, self.sender, {("series_folders", "series_folders")})
