@@ -5,7 +5,7 @@ INPUT ?= sample_study
 OUTPUT ?= output
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: venv system-deps pacs-deps sample run test test-slow test-pacs clean
+.PHONY: venv system-deps pacs-deps sample run test test-slow test-pacs test-container clean
 
 .venv/.installed: requirements.txt
 	python3 -m venv .venv
@@ -42,6 +42,10 @@ pacs-deps:
 
 test-pacs: venv system-deps pacs-deps
 	$(PY) -m pytest -q -m pacs
+
+# Build the MAP image offline (debootstrap base, wheelhouse) and run it with no network; opt-in, needs root.
+test-container: venv system-deps
+	$(PY) -m pytest -q -m container
 
 clean:
 	rm -rf output sample_study

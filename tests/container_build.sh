@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Build the MAP image offline on this machine: a Debian base made with debootstrap (no Docker Hub here), a
+# wheelhouse from pip, then `docker build` with --network host. Used by tests/test_container.py
+# (make test-container). Idempotent: reuses the base image and wheelhouse when present.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BASE=ct-harmonizer-base:bookworm
+IMAGE=${IMAGE:-ct-harmonizer:test}
+
+if ! docker info >/dev/null 2>&1; then
+  command -v dockerd >/dev/null || { apt-get update -qq && apt-get install -y -qq docker.io >/dev/null; }
+  (dockerd --storage-driver=vfs --iptables=false --bridge=none >/tmp/dockerd.log 2>&1 &)
+  for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+fi
+
+if ! docker image inspect "$BASE" >/dev/null 2>&1; then
+  command -v debootstrap >/dev/null || { apt-get update -qq && apt-get install -y -qq debootstrap >/dev/null; }
+  root=$(mktemp -d)
+  debootstrap --variant=minbase --include=python3,python3-venv,python3-pip,ca-certificates bookworm "$root" \
+    >/tmp/debootstrap.log 2>&1
+  tar -C "$root" -c . | docker import - "$BASE"
+  rm -rf "$root"
+fi
+
+if [ ! -f wheelhouse/.complete ]; then
+  mkdir -p wheelhouse
+  .venv/bin/pip download --quiet -r requirements.txt -d wheelhouse
+  touch wheelhouse/.complete
+fi
+
+docker build --network host --build-arg BASE_IMAGE="$BASE" --build-arg OFFLINE=1 -t "$IMAGE" .
