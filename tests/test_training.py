@@ -102,3 +102,33 @@ def test_resume_reproduces_an_uninterrupted_run(tmp_path):
         assert torch.equal(a, b), name
     rows = (tmp_path / "b" / "run" / "log.csv").read_text().splitlines()
     assert len(rows) == 5 and rows[0].startswith("step,loss,huber")
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_on_cpu(tmp_path):
+    """DistributedDataParallel on CPU (gloo): two ranks train a tiny model on a tiny simulated dataset."""
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    from simulation.dataset import make_dataset
+
+    make_dataset(tmp_path / "data", n_phantoms=2, n_slices=1, first_seed=1000, kernels=("Br40f", "Br64f"),
+                 show_progress=False)
+    cfg = _cfg(tmp_path, steps=2)
+    cfg.update(data=str(tmp_path / "data"), validate_every=2, config_path="tiny.yaml")
+    # two phantoms are too few for the usual split: train on both, validate on the first again
+    manifest = json.loads((tmp_path / "data" / "manifest.json").read_text())
+    for p in manifest["phantoms"]:
+        p["split"] = "train"
+    manifest["phantoms"].append(dict(manifest["phantoms"][0], split="val"))
+    (tmp_path / "data" / "manifest.json").write_text(json.dumps(manifest))
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(cfg))
+    env = dict(os.environ, PYTHONPATH=str(__import__("app_helpers").ROOT))
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "-m", "training",
+                           "fit", "--config", str(tmp_path / "tiny.yaml")], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "run" / "checkpoint.pt").exists()
