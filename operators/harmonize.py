@@ -17,6 +17,7 @@ import torch
 from .errors import InputError
 
 BATCH_SLICES = 8
+BYTES_PER_PIXEL_IN_FLIGHT = 600     # activations of the default network per input pixel, float32, measured order
 
 
 @dataclass
@@ -84,6 +85,15 @@ def verify_model(path: Path) -> tuple[Path, dict]:
     return file, card
 
 
+def batch_size(model: LoadedModel, rows: int, cols: int, default: int = BATCH_SLICES) -> int:
+    """Slices per forward pass: ``default`` on CPU; on CUDA as many as half the free memory holds (1..64)."""
+    if model.device.type != "cuda":
+        return default
+    free, _ = torch.cuda.mem_get_info(model.device)
+    per_slice = rows * cols * float(model.card.get("bytes_per_pixel", BYTES_PER_PIXEL_IN_FLIGHT))
+    return int(max(1, min(64, 0.5 * free // per_slice)))
+
+
 def canonical_flips(orientation) -> tuple[bool, bool]:
     """(flip rows, flip columns) that bring an axial slice to the usual view: rows along +x (patient's left
     to the image's right), columns along +y (anterior at the top)."""
@@ -95,8 +105,8 @@ def harmonize_volume(model: LoadedModel, volume_hu: np.ndarray, mtf2d: np.ndarra
                      batch: int = BATCH_SLICES) -> np.ndarray:
     """Run the model on every slice of ``(K, rows, cols)`` HU; returns float32 HU of the same shape.
 
-    CUDA: autocast (bfloat16 where supported, else float16), pinned host memory, non-blocking copies.
-    CPU: float32, no CUDA call at all."""
+    CUDA: batch sized by free memory, autocast (bfloat16 where supported, else float16), channels_last,
+    pinned host memory, non-blocking copies. CPU: float32, ``batch`` slices at a time, no CUDA call at all."""
     card = model.card
     offset, scale = float(card.get("hu_offset", 1024.0)), float(card.get("hu_scale", 2048.0))
     flip_r, flip_c = canonical_flips(orientation)
@@ -107,6 +117,8 @@ def harmonize_volume(model: LoadedModel, volume_hu: np.ndarray, mtf2d: np.ndarra
         vol = vol[:, :, ::-1]
     out = np.empty(vol.shape, np.float32)
     cuda = model.device.type == "cuda"
+    if cuda:
+        batch = batch_size(model, vol.shape[1], vol.shape[2])
     mtf = torch.from_numpy(np.ascontiguousarray(mtf2d, dtype=np.float32))[None, None].to(model.device)
     if cuda:
         amp = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
@@ -118,7 +130,8 @@ def harmonize_volume(model: LoadedModel, volume_hu: np.ndarray, mtf2d: np.ndarra
             chunk = torch.from_numpy(np.ascontiguousarray(vol[start:start + batch]))[:, None]
             chunk = (chunk + offset) / scale
             if cuda:
-                chunk = chunk.pin_memory().to(model.device, non_blocking=True)
+                chunk = chunk.pin_memory().to(model.device, non_blocking=True).contiguous(
+                    memory_format=torch.channels_last)
             y = model.module(chunk, mtf.expand(chunk.shape[0], -1, -1, -1))
             out[start:start + batch] = (y.float()[:, 0] * scale - offset).cpu().numpy()
     if flip_c:
