@@ -222,3 +222,53 @@ def test_killed_writer_leaves_no_partial_series(tmp_path):
     (stale / "CT00001.dcm").write_bytes(b"half")
     remove_stale_partials(out)
     assert not stale.exists()
+
+
+def _mutate(base, tmp_path, change):
+    ds = _copy(base)
+    change(ds)
+    return write_datasets(ds, tmp_path / "in")
+
+
+def _no_pixels(ds):
+    del ds[2].PixelData
+
+
+def _huge(ds):
+    for d in ds:
+        d.Rows = d.Columns = 60000
+
+
+def _negative_spacing(ds):
+    for d in ds:
+        d.PixelSpacing = [-0.9765625, 0.9765625]
+
+
+def _nan_rescale(ds):
+    for d in ds:
+        d.RescaleSlope = "NaN"
+
+
+def _duplicate_uid(ds):
+    ds[3].SOPInstanceUID = ds[2].SOPInstanceUID
+
+
+def _mixed_sizes(ds):
+    d = ds[1]
+    d.PixelData = np.ascontiguousarray(d.pixel_array[:256, :256]).tobytes()
+    d.Rows = d.Columns = 256
+
+
+@pytest.mark.parametrize("change, words", [
+    (_no_pixels, ["no pixel data"]), (_huge, ["too large"]), (_negative_spacing, ["PixelSpacing"]),
+    (_nan_rescale, ["Rescale"]), (_duplicate_uid, ["duplicate SOPInstanceUID"]), (_mixed_sizes, ["different sizes"]),
+], ids=["no-pixel-data", "huge-dimensions", "negative-spacing", "nan-rescale", "duplicate-sop-uid", "mixed-sizes"])
+def test_malformed_series(base, tmp_path, change, words):
+    _expect_refusal(_mutate(base, tmp_path, change), tmp_path, words)
+
+
+def test_symlink_loop_in_the_input_is_not_followed(base, tmp_path):
+    src = write_datasets(_copy(base), tmp_path / "in")
+    (src / "loop").symlink_to(src, target_is_directory=True)
+    folder = _run_ok(src, tmp_path)
+    assert len(list(folder.glob("*.dcm"))) == 4
