@@ -35,11 +35,12 @@ def main(argv=None) -> int:
     r.add_argument("--json", action="store_true", help="print every number as JSON instead of tables")
     r.add_argument("--max-phantoms", type=int)
     r.add_argument("--rendition-step", type=int, default=1, help="use every n-th rendition (quick looks)")
+    r.add_argument("--card-metrics", type=Path, help="also write the flat summary a model card holds")
     args = p.parse_args(argv)
     from operators.errors import InputError
 
     from .plots import bland_altman, batch_bias, examples
-    from .report import evaluate, print_tables
+    from .report import card_metrics, evaluate, print_tables
 
     try:
         result = evaluate(args.data, _models(args.model), args.split, args.max_phantoms, args.rendition_step)
@@ -51,6 +52,9 @@ def main(argv=None) -> int:
         print(json.dumps(public, indent=1, default=float))
     else:
         print_tables(result)
+    if args.card_metrics:
+        first = next(iter(result["models"]))
+        args.card_metrics.write_text(json.dumps(card_metrics(result, first), indent=1) + "\n")
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "result.json").write_text(json.dumps(public, indent=1, default=float) + "\n")

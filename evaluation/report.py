@@ -157,6 +157,21 @@ def _nodule_table(rows, methods) -> dict:
     return out
 
 
+def card_metrics(result: dict, model: str) -> dict:
+    """The held-out numbers a model card states: model vs input (and every other method), flat."""
+    out = {"held_out_phantoms": result["phantoms"], "rendition_step": result["rendition_step"]}
+    for m, q in result["image_quality"].items():
+        for key, (mean, sd) in q.items():
+            out[f"{m}.{key}"] = None if mean is None else f"{mean:.4f} ± {sd:.4f}"
+    for m, t in result["biomarkers"].items():
+        for b in BIOMARKERS:
+            mean, sd = t[b]["abs_bias"]
+            out[f"{m}.abs_bias_{b}"] = None if mean is None else f"{mean:.3f} ± {sd:.3f}"
+            out[f"{m}.sd_across_renditions_{b}"] = round(t[b]["variability_sd"], 3)
+    out["model_evaluated"] = model
+    return out
+
+
 def print_tables(result: dict) -> None:
     def fmt(ms, digits=2):
         return "-" if ms[0] is None else f"{ms[0]:.{digits}f} ± {ms[1]:.{digits}f}"
