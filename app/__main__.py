@@ -15,7 +15,10 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
+
+T0 = time.perf_counter()
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MODELS = ROOT / "models"
@@ -93,6 +96,8 @@ def main(argv=None) -> int:
     staging = Path(tempfile.mkdtemp(prefix="ct-harmonizer-"))
     try:
         app = CTHarmonizerApp(stage(scan, staging / "study"), args.output, args.model, send)
+        log.info("timing startup_and_scan %.3f", time.perf_counter() - T0)
+        os.environ["CT_HARMONIZER_RUN_START"] = str(time.perf_counter())
         app.run()
     except InputError as e:
         return fail(str(e), 2)

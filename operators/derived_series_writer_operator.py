@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 from monai.deploy.core import ConditionType, Fragment, Operator, OperatorSpec
 
 from .derived_series import derived_datasets, write_series
+from .jobs_operator import record_stage
 from .qa_report_operator import report_bytes
 
 log = logging.getLogger(__name__)
@@ -26,6 +28,7 @@ class DerivedSeriesWriterOperator(Operator):
 
     def compute(self, op_input, op_output, context):
         jobs = op_input.receive("jobs")
+        start = time.perf_counter()
         folders = []
         for job in jobs:
             datasets = derived_datasets(job.datasets, job.harmonized_hu, job.model, job.mtf["source"])
@@ -34,4 +37,5 @@ class DerivedSeriesWriterOperator(Operator):
             log.info("wrote %s (%d slices)", folder, len(datasets))
             folders.append(folder)
         self.written.extend(folders)
+        record_stage(self.name, start)
         op_output.emit(folders, "series_folders")

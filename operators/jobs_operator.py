@@ -1,7 +1,12 @@
 """Base of the operators that work series by series on the list of ``SeriesJob`` passed along ``jobs``."""
 from __future__ import annotations
 
+import logging
+import time
+
 from monai.deploy.core import Operator, OperatorSpec
+
+log = logging.getLogger(__name__)
 
 
 class JobsOperator(Operator):
@@ -13,9 +18,16 @@ class JobsOperator(Operator):
 
     def compute(self, op_input, op_output, context):
         jobs = op_input.receive("jobs")
+        start = time.perf_counter()
         for job in jobs:
             self.process(job)
+        record_stage(self.name, start)
         op_output.emit(jobs, "jobs")
 
     def process(self, job) -> None:
         raise NotImplementedError
+
+
+def record_stage(name: str, start: float) -> None:
+    """Log a stage's wall time (``timing <name> <seconds>`` at INFO; benchmarks/app_end_to_end.py reads it)."""
+    log.info("timing %s %.3f", name, time.perf_counter() - start)

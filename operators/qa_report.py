@@ -19,10 +19,17 @@ def _finite(v):
     return None if v is None or not np.isfinite(v) else round(float(v), 4)
 
 
+def input_lungs(job) -> np.ndarray:
+    """The lung mask of the input series, computed once per job."""
+    if job.lungs is None:
+        pixel = min(job.spacing_mm)
+        job.lungs = lung_mask(job.volume_hu, body_mask(job.volume_hu, pixel_mm=pixel), pixel_mm=pixel)
+    return job.lungs
+
+
 def qa_report(job, derived_series_uid: str, app_version: str) -> dict:
     vin, vout = job.volume_hu, job.harmonized_hu
-    pixel = min(job.spacing_mm)
-    lungs = lung_mask(vin, body_mask(vin, pixel_mm=pixel), pixel_mm=pixel)
+    lungs = input_lungs(job)
     bio_in = {k: _finite(v) for k, v in lung_biomarkers(vin, lungs, job.voxel_mm3).items()}
     bio_out = {k: _finite(v) for k, v in lung_biomarkers(vout, lungs, job.voxel_mm3).items()}
     first = job.datasets[0]
@@ -71,8 +78,7 @@ def report_figure(job, report: dict) -> bytes:
     ax[1, 0].set_title(f"skin-air MTF (input source: {report['mtf_input'].get('source')})")
     ax[1, 0].legend()
     ax[1, 0].grid(alpha=0.3)
-    pixel = min(job.spacing_mm)
-    lungs = lung_mask(job.volume_hu, body_mask(job.volume_hu, pixel_mm=pixel), pixel_mm=pixel)
+    lungs = input_lungs(job)
     bins = np.arange(-1100, -300, 5)
     for vol, label in ((job.volume_hu, "input"), (job.harmonized_hu, "harmonized")):
         ax[1, 1].hist(vol[lungs], bins=bins, histtype="step", density=True, label=label)

@@ -16,6 +16,7 @@ class SeriesJob:
     mtf2d: np.ndarray | None = None      # (64, 64) float32
     harmonized_hu: np.ndarray | None = None
     model: dict | None = None            # name, version, sha256, device
+    lungs: np.ndarray | None = None      # lung mask of the input (QA report)
     report: dict = field(default_factory=dict)
     figure_png: bytes | None = None
 

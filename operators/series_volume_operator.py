@@ -8,11 +8,14 @@ SDK's Image metadata swaps row and column spacing on non-square pixels).
 from __future__ import annotations
 
 import logging
+import os
+import time
 
 import numpy as np
 from monai.deploy.core import ConditionType, OperatorSpec
 from monai.deploy.operators.dicom_series_to_volume_operator import DICOMSeriesToVolumeOperator
 
+from .jobs_operator import record_stage
 from .series_job import SeriesJob, hu_slice, pixel_spacing_mm
 
 log = logging.getLogger(__name__)
@@ -29,6 +32,8 @@ class SeriesVolumesOperator(DICOMSeriesToVolumeOperator):
         return np.stack([hu_slice(sop.get_native_sop_instance()) for sop in series.get_sop_instances()])
 
     def compute(self, op_input, op_output, context):
+        start = time.perf_counter()
+        log.info("timing load_and_select %.3f", start - float(os.environ.get("CT_HARMONIZER_RUN_START", start)))
         jobs = []
         for study_selection in op_input.receive(self.input_name_series) or []:
             for selected in study_selection.selected_series:
@@ -38,4 +43,5 @@ class SeriesVolumesOperator(DICOMSeriesToVolumeOperator):
                 volume = self.generate_voxel_data(series)
                 jobs.append(SeriesJob(datasets, volume, pixel_spacing_mm(datasets[0])))
                 log.info("series %s: %d slices %dx%d", series.SeriesInstanceUID, *volume.shape)
+        record_stage(self.name, start)
         op_output.emit(jobs, "jobs")
