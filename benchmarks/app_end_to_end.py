@@ -1,0 +1,168 @@
+"""End-to-end ``python -m app`` on a simulated 512 x 512 x N study, by stage, with the CPU's measured peak.
+
+    python benchmarks/app_end_to_end.py [--slices 300] [--model models/...]
+
+Prints one table: process start-up (imports + study scan), SDK load and select, series to volume, MTF,
+inference, QA report, writing, total wall time and peak RSS of the app process; then the network's forward
+GFLOP per slice (torch's FLOP counter on the eager model rebuilt from the card's config) and the achieved
+GFLOP/s against a float32 matmul peak measured in the same run; TorchScript vs eager and a batch/thread sweep;
+DICOM write throughput against a raw write of the same bytes. The study is simulated once into
+data/bench_study_<N> (python -m simulation study ...).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def ensure_study(slices: int) -> Path:
+    out = ROOT / "data" / f"bench_study_{slices}"
+    if not (out / ".complete").exists():
+        subprocess.run([sys.executable, "-m", "simulation", "study", "--out", str(out), "--seed", "5",
+                        "--slices", str(slices), "--dose", "1.3", "--kernel", "Br64f"], check=True, cwd=ROOT,
+                       env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        (out / ".complete").touch()
+    return out
+
+
+def run_app(study: Path, model: str | None) -> tuple[dict, float, float]:
+    out = Path(tempfile.mkdtemp(prefix="bench-out-"))
+    cmd = ["bash", "-c", 'ulimit -s 32768; exec "$@"', "run", sys.executable, "-m", "app", "-i", str(study),
+           "-o", str(out), "-l", "INFO"] + (["-m", model] if model else [])
+    t = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    if proc.returncode:
+        sys.exit(f"app failed: {proc.stderr.strip().splitlines()[-1]}")
+    stages = {m.group(1): float(m.group(2)) for m in re.finditer(r"timing (\S+) ([0-9.]+)", proc.stderr)}
+    shutil.rmtree(out)
+    peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2
+    return stages, wall, peak_gb
+
+
+def matmul_peak_gflops(n: int = 2048, repeat: int = 5) -> float:
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    t = time.perf_counter()
+    for _ in range(repeat):
+        a @ b
+    return 2 * n**3 * repeat / (time.perf_counter() - t) / 1e9
+
+
+def network_numbers(model_dir: Path, batch_sweep=(1, 4, 8), threads_sweep=(1, 2)) -> list[tuple[str, str]]:
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from operators.harmonize import resolve_model
+
+    file = resolve_model(model_dir)
+    card = json.loads((file.parent / "model_card.json").read_text())
+    scripted = torch.jit.load(str(file)).eval()
+    rows = []
+    cfg = card.get("provenance", {}).get("config")
+    eager = None
+    if cfg:
+        from training.fit import build_generator
+
+        eager = build_generator(cfg).eval()
+    x, m = torch.rand(1, 1, 512, 512), torch.rand(1, 1, 64, 64)
+    if eager is not None:
+        with torch.no_grad(), FlopCounterMode(display=False) as fc:
+            eager(x, m)
+        gflop = fc.get_total_flops() / 1e9
+        rows.append(("forward GFLOP per 512x512 slice", f"{gflop:.1f}"))
+    else:
+        gflop = None
+        rows.append(("forward GFLOP per 512x512 slice", "n/a (no learnt network: FFT filter)"))
+    peak = matmul_peak_gflops()
+    rows.append(("float32 matmul peak (GFLOP/s)", f"{peak:.0f}"))
+    for threads in threads_sweep:
+        torch.set_num_threads(threads)
+        for batch in batch_sweep:
+            xb, mb = x.expand(batch, -1, -1, -1).contiguous(), m.expand(batch, -1, -1, -1)
+            with torch.no_grad():
+                scripted(xb, mb)
+                t = time.perf_counter()
+                scripted(xb, mb)
+                per = (time.perf_counter() - t) / batch
+            note = f"{per:.3f} s/slice" + (f", {gflop / per:.0f} GFLOP/s = {100 * gflop / per / peak:.0f} % of peak"
+                                          if gflop else "")
+            rows.append((f"TorchScript, batch {batch}, {threads} thread(s)", note))
+    if eager is not None:
+        with torch.no_grad():
+            eager(x, m)
+            t = time.perf_counter()
+            eager(x, m)
+            rows.append(("eager, batch 1", f"{time.perf_counter() - t:.3f} s/slice"))
+    return rows
+
+
+def write_throughput(slices: int = 50) -> list[tuple[str, str]]:
+    import numpy as np
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-write-"))
+    pixels = np.zeros((512, 512), np.int16).tobytes()
+    t = time.perf_counter()
+    for i in range(slices):
+        ds = Dataset()
+        ds.file_meta = FileMetaDataset()
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds.file_meta.MediaStorageSOPClassUID = CTImageStorage
+        ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, generate_uid()
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.Rows = ds.Columns = 512
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation, ds.SamplesPerPixel = 16, 16, 15, 1, 1
+        ds.PhotometricInterpretation = "MONOCHROME2"
+        ds.PixelData = pixels
+        ds.save_as(folder / f"{i}.dcm", enforce_file_format=True)
+    dicom_s = time.perf_counter() - t
+    t = time.perf_counter()
+    for i in range(slices):
+        (folder / f"raw{i}").write_bytes(pixels)
+    raw_s = time.perf_counter() - t
+    shutil.rmtree(folder)
+    mb = slices * len(pixels) / 1e6
+    return [("DICOM write (pydicom)", f"{mb / dicom_s:.0f} MB/s"), ("raw write, same bytes", f"{mb / raw_s:.0f} MB/s")]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--slices", type=int, default=300)
+    ap.add_argument("--model", default=None, help="model folder (default: the app's default)")
+    args = ap.parse_args()
+    study = ensure_study(args.slices)
+    stages, wall, peak = run_app(study / "DICOM", args.model)
+    volume_gb = args.slices * 512 * 512 * 4 / 1e9
+    print(f"python -m app on {args.slices} slices of 512x512 ({os.cpu_count()} CPU cores)")
+    print(f"{'stage':28s} {'seconds':>8s}")
+    for name, s in stages.items():
+        print(f"{name:28s} {s:8.2f}")
+    print(f"{'total wall time':28s} {wall:8.2f}")
+    inference = stages.get("harmonizer", 0.0)
+    print(f"{'all but the forward pass':28s} {100 * (wall - inference) / wall:7.0f} %")
+    print(f"peak RSS {peak:.2f} GB (target <= 3 x {volume_gb:.2f} GB float32 volume + 1.5 GB = "
+          f"{3 * volume_gb + 1.5:.2f} GB)")
+    model = Path(args.model) if args.model else ROOT / "models"
+    print()
+    for name, value in network_numbers(model) + write_throughput():
+        print(f"{name:44s} {value}")
+
+
+if __name__ == "__main__":
+    main()
