@@ -23,7 +23,7 @@ def mtf_input(volume_hu: np.ndarray, spacing_mm, convolution_kernel=None) -> tup
     f50 = f50 if f50 is not None else DEFAULT_F50
     f = np.linspace(0.0, 0.5 / max(spacing_mm), N_FREQUENCIES)
     curve = model_mtf(f, f50)
+    f10 = round(float(np.interp(0.1, curve[::-1], f[::-1])), 5) if curve[-1] < 0.1 else None   # None: above Nyquist
     out.update({"frequencies_per_mm": [round(float(x), 5) for x in f], "mtf": [round(float(x), 5) for x in curve],
-                "f50_per_mm": round(f50, 5), "f10_per_mm": round(float(np.interp(0.1, curve[::-1], f[::-1])), 5)
-                if curve[-1] < 0.1 else None})
+                "f50_per_mm": round(f50, 5), "f10_per_mm": f10})
     return out, mtf_2d(curve)
