@@ -48,9 +48,10 @@ def main(argv=None) -> int:
         g.load_state_dict(ck["G"])
         manifest = json.loads((Path(cfg["data"]) / "manifest.json").read_text())
         run_dir = Path(cfg["run_dir"])
-        wall = None
+        wall, last_step = None, None
         if (run_dir / "checkpoint.pt").exists():
-            wall = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=False).get("wall_s")
+            last = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=False)
+            wall, last_step = last.get("wall_s"), last.get("step")
         provenance = {
             "training_command": f"python -m training fit --config {cfg['config_path']}",
             "config": {k: v for k, v in cfg.items() if k != "config_path"},
@@ -61,7 +62,7 @@ def main(argv=None) -> int:
                      "phantom_seeds_by_split": {s: [q["seed"] for q in manifest["phantoms"] if q["split"] == s]
                                                 for s in ("train", "val", "test")}},
             "checkpoint": str(args.checkpoint), "step": ck.get("step"),
-            "training_wall_time_s": round(wall, 1) if wall else None, "hardware": hardware(),
+            "run_wall_time_s": round(wall, 1) if wall else None, "run_last_step": last_step, "hardware": hardware(),
             "texture_features": ck.get("texture_features"), "validation_at_export": ck.get("validation"),
         }
         metrics = json.loads(args.metrics.read_text()) if args.metrics else None
