@@ -16,6 +16,7 @@ fi
 if ! docker image inspect "$BASE" >/dev/null 2>&1; then
   command -v debootstrap >/dev/null || { apt-get update -qq && apt-get install -y -qq debootstrap >/dev/null; }
   root=$(mktemp -d)
+  chmod 755 "$root"            # mktemp makes it 0700, which would become the image's / and lock out non-root users
   debootstrap --variant=minbase --include=python3,python3-venv,python3-pip,ca-certificates bookworm "$root" \
     >/tmp/debootstrap.log 2>&1
   tar -C "$root" -c . | docker import - "$BASE"
