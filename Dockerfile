@@ -37,6 +37,9 @@ RUN python3 -m venv /opt/holoscan/venv \
     fi \
  && cp /opt/holoscan/wheelhouse/requirements.txt /opt/holoscan/requirements.txt \
  && rm -rf /opt/holoscan/wheelhouse
+# holoscan's wheel-axle package finishes installing itself at its first import, writing into site-packages:
+# do that now, as root, so the non-root user never needs to
+RUN python3 -c "import holoscan.core" 2>/dev/null || python3 -c "import holoscan.core"
 
 # the app (what it imports at run time: app, operators, physics), its models and manifests
 COPY app /opt/holoscan/app/app
