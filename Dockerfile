@@ -22,7 +22,10 @@ ENV HOLOSCAN_APPLICATION=/opt/holoscan/app \
     PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     VIRTUAL_ENV=/opt/holoscan/venv \
-    PATH=/opt/holoscan/venv/bin:$PATH
+    PATH=/opt/holoscan/venv/bin:$PATH \
+    LD_LIBRARY_PATH=/opt/holoscan/venv/lib/python3.11/site-packages/nvidia/cu13/lib
+# (holoscan-cu13 links the CUDA 13 runtime even on CPU; the nvidia-cuda-runtime wheel in requirements.txt
+#  brings libcudart.so.13 where no CUDA toolkit is installed)
 
 # dependencies first (cached layer); offline builds install only from the wheelhouse in the build context
 # (the wildcard lets the build run without a wheelhouse/ folder; requirements.txt always matches)
@@ -39,7 +42,7 @@ RUN python3 -m venv /opt/holoscan/venv \
  && rm -rf /opt/holoscan/wheelhouse
 # holoscan's wheel-axle package finishes installing itself at its first import, writing into site-packages:
 # do that now, as root, so the non-root user never needs to
-RUN python3 -c "import holoscan.core" 2>/dev/null || python3 -c "import holoscan.core"
+RUN python3 -c "import holoscan.core"
 
 # the app (what it imports at run time: app, operators, physics), its models and manifests
 COPY app /opt/holoscan/app/app
