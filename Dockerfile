@@ -6,9 +6,31 @@
 #                          docker build --build-arg BASE_IMAGE=<local base> --build-arg OFFLINE=1 -t ct-harmonizer .
 # The base must provide python3 (3.11 for the pinned wheels) and pip; a CUDA-capable PyTorch runtime by default.
 ARG BASE_IMAGE=pytorch/pytorch:2.13.0-cuda12.8-cudnn9-runtime
-FROM ${BASE_IMAGE}
 
+# ---- build stage: install the pinned requirements (from the wheelhouse when OFFLINE=1) and lay out the app
+FROM ${BASE_IMAGE} AS build
 ARG OFFLINE=0
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
+COPY . /src/
+RUN python3 -m venv /opt/holoscan/venv \
+ && if [ "$OFFLINE" = "1" ]; then \
+      /opt/holoscan/venv/bin/pip install --no-cache-dir --no-index --find-links /src/wheelhouse -r /src/requirements.txt; \
+    else \
+      /opt/holoscan/venv/bin/pip install --no-cache-dir --upgrade "pip>25.1" \
+      && /opt/holoscan/venv/bin/pip install --no-cache-dir -r /src/requirements.txt; \
+    fi \
+ && mkdir -p /opt/holoscan/app/docker /opt/holoscan/docs /layout/etc/holoscan /layout/var/holoscan/input \
+        /layout/var/holoscan/output /layout/var/holoscan/logs \
+ && cp -r /src/app /src/operators /src/physics /opt/holoscan/app/ \
+ && cp /src/docker/entrypoint.sh /opt/holoscan/app/docker/ \
+ && cp -r /src/models /opt/holoscan/models \
+ && cp /src/requirements.txt /opt/holoscan/ \
+ && cp /src/README.md /opt/holoscan/docs/ \
+ && cp /src/app.yaml /layout/var/holoscan/ \
+ && cp /src/docker/app.json /src/docker/pkg.json /layout/etc/holoscan/
+
+# ---- the MAP image: few filesystem layers (drivers without overlays, like vfs, copy the image per layer)
+FROM ${BASE_IMAGE}
 ENV HOLOSCAN_APPLICATION=/opt/holoscan/app \
     HOLOSCAN_INPUT_PATH=/var/holoscan/input \
     HOLOSCAN_OUTPUT_PATH=/var/holoscan/output \
@@ -20,42 +42,17 @@ ENV HOLOSCAN_APPLICATION=/opt/holoscan/app \
     HOLOSCAN_DOCS_PATH=/opt/holoscan/docs \
     HOLOSCAN_LOGS_PATH=/var/holoscan/logs \
     PYTHONDONTWRITEBYTECODE=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1 \
     VIRTUAL_ENV=/opt/holoscan/venv \
     PATH=/opt/holoscan/venv/bin:$PATH \
     LD_LIBRARY_PATH=/opt/holoscan/venv/lib/python3.11/site-packages/nvidia/cu13/lib
 # (holoscan-cu13 links the CUDA 13 runtime even on CPU; the nvidia-cuda-runtime wheel in requirements.txt
 #  brings libcudart.so.13 where no CUDA toolkit is installed)
-
-# dependencies first (cached layer); offline builds install only from the wheelhouse in the build context
-# (the wildcard lets the build run without a wheelhouse/ folder; requirements.txt always matches)
-COPY requirements.txt wheelhouse* /opt/holoscan/wheelhouse/
-RUN python3 -m venv /opt/holoscan/venv \
- && if [ "$OFFLINE" = "1" ]; then \
-      pip install --no-cache-dir --no-index --find-links /opt/holoscan/wheelhouse \
-          -r /opt/holoscan/wheelhouse/requirements.txt; \
-    else \
-      pip install --no-cache-dir --upgrade "pip>25.1" \
-      && pip install --no-cache-dir -r /opt/holoscan/wheelhouse/requirements.txt; \
-    fi \
- && cp /opt/holoscan/wheelhouse/requirements.txt /opt/holoscan/requirements.txt \
- && rm -rf /opt/holoscan/wheelhouse
+COPY --from=build /opt/holoscan /opt/holoscan
+COPY --from=build /layout/ /
 # holoscan's wheel-axle package finishes installing itself at its first import, writing into site-packages:
-# do that now, as root, so the non-root user never needs to
-RUN python3 -c "import holoscan.core"
-
-# the app (what it imports at run time: app, operators, physics), its models and manifests
-COPY app /opt/holoscan/app/app
-COPY operators /opt/holoscan/app/operators
-COPY physics /opt/holoscan/app/physics
-COPY docker/entrypoint.sh /opt/holoscan/app/docker/entrypoint.sh
-COPY models /opt/holoscan/models
-COPY app.yaml /var/holoscan/app.yaml
-COPY docker/app.json docker/pkg.json /etc/holoscan/
-COPY README.md /opt/holoscan/docs/README.md
-
-RUN useradd --create-home --uid 1000 holoscan \
- && mkdir -p /var/holoscan/input /var/holoscan/output /var/holoscan/logs \
+# do it here as root, so the non-root user never needs to
+RUN python3 -c "import holoscan.core" \
+ && useradd --create-home --uid 1000 holoscan \
  && chown -R holoscan /var/holoscan
 USER holoscan
 WORKDIR /var/holoscan
