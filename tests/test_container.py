@@ -25,6 +25,8 @@ def image():
 
 def test_image_runs_offline_on_a_read_only_study(image, tmp_path):
     study = make_study(tmp_path / "study", seed=61, slices=2, renditions=((1.3, "Br59f"),))
+    for path in [study, *study.rglob("*")]:          # the image runs as a non-root user: make the study readable
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)
     out = tmp_path / "out"
     out.mkdir()
     os.chmod(out, 0o777)
