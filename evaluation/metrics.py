@@ -13,12 +13,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-HU_OFFSET, HU_SCALE = 1024.0, 2048.0
+from training.data import normalise as network_normalise
 
 
 def normalise(hu) -> torch.Tensor:
-    t = torch.as_tensor(np.asarray(hu, dtype=np.float32))
-    return ((t + HU_OFFSET) / HU_SCALE).clamp(0.0, 1.0)
+    """The network's normalisation (training.data), clipped to [0, 1]."""
+    return torch.as_tensor(network_normalise(hu)).clamp(0.0, 1.0)
 
 
 def image_metrics(image_hu, gt_hu) -> dict:
