@@ -4,8 +4,9 @@ HOLOSCAN_MODEL_PATH): harmonize every eligible axial CT series of one study into
 Optional delivery after each series is written: --send-to AET@HOST:PORT (C-STORE) and/or --stow-url URL
 (DICOMweb STOW-RS), with retries; a failed send keeps the files and exits 3.
 
-Exit status: 0 written (and sent); 2 bad input (one line on stderr, nothing written); 3 written but not
-delivered (one line); 1 any other failure (one line).
+Exit status: 0 written (and sent); 2 bad input or an output folder that cannot take the series (one line on
+stderr, nothing written); 3 written but not delivered (one line); 1 any other failure, e.g. the disk filling up
+while writing (one line; no partial series is left).
 """
 from __future__ import annotations
 
@@ -41,11 +42,22 @@ def _parse(argv):
     return p.parse_args(argv)
 
 
-def _writable(folder: Path) -> bool:
-    probe = folder
+def _existing(folder: Path) -> Path:
+    """``folder`` or its nearest existing ancestor (where the output folder will be made)."""
+    probe = folder.absolute()
     while not probe.exists():
         probe = probe.parent
-    return probe.is_dir() and os.access(probe, os.W_OK | os.X_OK)
+    return probe
+
+
+def _writable(folder: Path) -> bool:
+    """A file can really be made there (os.access says yes to root on a read-only mount)."""
+    probe = _existing(folder)
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            return True
+    except OSError:
+        return False
 
 
 def main(argv=None) -> int:
@@ -85,6 +97,11 @@ def main(argv=None) -> int:
         scan = scan_study(args.input)       # before the graph starts: bad input fails fast, nothing written
     except InputError as e:
         return fail(str(e), 2)
+    need = sum(series.derived_bytes for series in scan.eligible)
+    free = shutil.disk_usage(_existing(args.output)).free
+    if free < need:
+        return fail(f"output folder {args.output} has {free / 1e6:.0f} MB free; the derived series need about "
+                    f"{need / 1e6:.0f} MB", 2)
     log = logging.getLogger("app")
     for s in scan.skipped:
         log.info("skipped %s: %s", s.label, s.reason)

@@ -1,7 +1,8 @@
 """Look over an input folder before anything is loaded: which files are DICOM, which series are eligible.
 
-Every file is read once with pydicom (nothing is written, symlinked folders are not followed so links cannot
-loop). A series is eligible when it is an original axial CT image series with the geometry the app needs:
+Every file's header is read once with pydicom, up to the pixel data, whose presence and length are checked
+without reading it (the SDK's loader reads the pixels once, later); nothing is written, and symlinked folders
+are not followed so links cannot loop. A series is eligible when it is an original axial CT image series with the geometry the app needs:
 
 - CT Image Storage, Modality CT, ImageType ORIGINAL (never LOCALIZER, DERIVED or SECONDARY), so scouts,
   dose reports, SEG, SR and the app's own derived series are never harmonized;
@@ -41,6 +42,13 @@ class SeriesScan:
     description: str
     files: list[Path]                  # sorted along the slice normal when eligible
     reason: str | None = None          # why not eligible; None when eligible
+    rows: int = 0
+    columns: int = 0
+
+    @property
+    def derived_bytes(self) -> int:
+        """About what its derived series takes on disk: 16-bit uncompressed pixels plus a header per slice."""
+        return len(self.files) * (2 * self.rows * self.columns + 4096)
 
     @property
     def label(self) -> str:
@@ -68,9 +76,10 @@ def list_files(folder: Path) -> list[Path]:
     return out
 
 
-def _pixel_problem(ds) -> str | None:
-    """Why the pixel data cannot be used, or None."""
-    if "PixelData" not in ds:
+def _pixel_problem(ds, pixel_bytes: int | None) -> str | None:
+    """Why the pixel data cannot be used, or None. ``pixel_bytes``: the pixel data's length in the file (None:
+    no pixel data; -1: encapsulated, undefined length)."""
+    if pixel_bytes is None:
         return "no pixel data"
     rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
     if rows < 1 or cols < 1:
@@ -95,22 +104,41 @@ def _pixel_problem(ds) -> str | None:
         if decoder is None or not decoder.is_available:
             return f"compressed pixel data ({ts.name}) with no decoder installed"
         return None
-    if len(ds.PixelData) < rows * cols * frames * bits // 8:
+    if pixel_bytes < rows * cols * frames * bits // 8:
         return "truncated pixel data"
     return None
 
 
+_PIXEL_TAG = {b"\xe0\x7f\x10\x00": "<", b"\x7f\xe0\x00\x10": ">"}      # (7FE0,0010), little / big endian
+
+
+def _pixel_bytes(fp, size: int, implicit_vr: bool) -> int | None:
+    """Length of the Pixel Data value that starts at ``fp``'s position (where pydicom stopped before it):
+    what the file really holds, at most what the element declares; -1 when encapsulated; None when absent."""
+    head = fp.read(12)
+    order = _PIXEL_TAG.get(head[:4])
+    if order is None:
+        return None
+    header = 8 if implicit_vr else 12
+    declared = int.from_bytes(head[header - 4:header], "little" if order == "<" else "big")
+    if declared == 0xFFFFFFFF:
+        return -1
+    return max(0, min(declared, size - fp.tell() + len(head) - header))
+
+
 def _read(path: Path):
-    """(dataset, None) or (None, reason)."""
+    """(header dataset, pixel bytes, None) or (None, None, reason); the pixel data itself is not read."""
     try:
-        ds = pydicom.dcmread(path)
+        with open(path, "rb") as fp:
+            ds = pydicom.dcmread(fp, stop_before_pixels=True)
+            pixel_bytes = _pixel_bytes(fp, os.fstat(fp.fileno()).st_size, bool(ds.original_encoding[0]))
     except InvalidDicomError:
-        return None, "not DICOM"
+        return None, None, "not DICOM"
     except Exception as e:  # noqa: BLE001 - any parser failure makes the file unusable, never the run
-        return None, f"unreadable ({type(e).__name__})"
+        return None, None, f"unreadable ({type(e).__name__})"
     if "SOPInstanceUID" not in ds or "SeriesInstanceUID" not in ds or "StudyInstanceUID" not in ds:
-        return None, "DICOM without SOP, series or study UID"
-    return ds, None
+        return None, None, "DICOM without SOP, series or study UID"
+    return ds, pixel_bytes, None
 
 
 def _floats(value, n: int) -> list[float] | None:
@@ -121,7 +149,7 @@ def _floats(value, n: int) -> list[float] | None:
     return v if len(v) == n and all(math.isfinite(x) for x in v) else None
 
 
-def _series_reason(items: list[tuple[Path, object]]) -> tuple[str | None, list[Path]]:
+def _series_reason(items: list[tuple[Path, object, int | None]]) -> tuple[str | None, list[Path]]:
     """Why a series is not eligible (or None) and its files sorted along the slice normal."""
     first = items[0][1]
     if str(first.get("Modality", "")) != "CT":
@@ -134,12 +162,12 @@ def _series_reason(items: list[tuple[Path, object]]) -> tuple[str | None, list[P
         return "localizer (scout)", []
     if not image_type or image_type[0] != "ORIGINAL" or "SECONDARY" in image_type:
         return f"ImageType {'/'.join(image_type) or 'missing'} is not ORIGINAL", []
-    uids = [str(ds.SOPInstanceUID) for _, ds in items]
+    uids = [str(ds.SOPInstanceUID) for _, ds, _ in items]
     if len(set(uids)) != len(uids):
         return "duplicate SOPInstanceUID", []
     sizes, spacings, orients, positions = set(), set(), set(), []
-    for path, ds in items:
-        problem = _pixel_problem(ds)
+    for path, ds, pixel_bytes in items:
+        problem = _pixel_problem(ds, pixel_bytes)
         if problem:
             return f"{problem} in {path.name}", []
         sizes.add((int(ds.Rows), int(ds.Columns)))
@@ -205,12 +233,12 @@ def scan_study(folder: Path) -> StudyScan:
         raise InputError(f"input folder {folder} is empty")
     bad, by_series, studies = [], defaultdict(list), set()
     for path in files:
-        ds, why = _read(path)
+        ds, pixel_bytes, why = _read(path)
         if ds is None:
             bad.append((path, why))
             continue
         studies.add(str(ds.StudyInstanceUID))
-        by_series[str(ds.SeriesInstanceUID)].append((path, ds))
+        by_series[str(ds.SeriesInstanceUID)].append((path, ds, pixel_bytes))
     if not by_series:
         raise InputError(f"no DICOM files in {folder} ({len(bad)} other files)")
     if len(studies) > 1:
@@ -220,7 +248,8 @@ def scan_study(folder: Path) -> StudyScan:
         first = items[0][1]
         reason, sorted_files = _series_reason(items)
         scan = SeriesScan(uid, str(first.get("SeriesNumber", "")), str(first.get("SeriesDescription", "")),
-                          sorted_files or [p for p, _ in items], reason)
+                          sorted_files or [p for p, _, _ in items], reason,
+                          int(first.get("Rows", 0) or 0), int(first.get("Columns", 0) or 0))
         (skipped if reason else eligible).append(scan)
     if not eligible:
         why = "; ".join(f"{s.label}: {s.reason}" for s in skipped[:4])
