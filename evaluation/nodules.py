@@ -3,7 +3,10 @@ sphericity from a marching-cubes mesh.
 
 Segmentation: in a box around the nodule (its label grown by ``margin_mm``), K-means with two clusters on
 HU (scipy's kmeans2, seeded) splits nodule from parenchyma; the nodule is the brighter cluster's connected
-component that holds the label's centre. The same procedure runs on GT, input and harmonized images.
+component that holds the label's centre, kept within ``margin_mm`` of the label (a vessel or the chest wall
+touching the nodule would otherwise join it: in the box they are as bright as the nodule). The same procedure
+runs on GT, input and harmonized images. Only nodules wholly inside the scanned slab count (``whole_nodules``):
+one cut by the slab's first or last slice has a cut shape.
 Mesh: skimage marching cubes at the mask's 0.5 level with the voxel spacing; V from the mesh (divergence
 theorem), A its area, sphericity = (36 pi V^2)^(1/3) / A (1 for a sphere).
 """
@@ -39,6 +42,8 @@ def segment_nodule(volume_hu: np.ndarray, label: np.ndarray, spacing_zyx, margin
     bright = (labels == int(np.argmax(centroids[:, 0]))).reshape(roi.shape)
     comp, n = ndi.label(bright)
     centre = tuple(int(round(np.mean(a))) - s.start for a, s in zip((zz, yy, xx), box))
+    near = ndi.distance_transform_edt(label[box] == 0, sampling=tuple(float(v) for v in spacing_zyx)) <= margin_mm
+    comp[~near] = 0
     out = np.zeros(volume_hu.shape, bool)
     pick = comp[centre]
     if pick == 0 and n:       # the centre fell in the dark cluster: take the component overlapping the label most
@@ -49,7 +54,13 @@ def segment_nodule(volume_hu: np.ndarray, label: np.ndarray, spacing_zyx, margin
     return out
 
 
+def whole_nodules(nodule_labels: np.ndarray) -> list[int]:
+    """Ids (> 0) of the nodules that touch neither the first nor the last slice."""
+    ends = set(np.unique(nodule_labels[0])) | set(np.unique(nodule_labels[-1]))
+    return [int(i) for i in np.unique(nodule_labels) if i > 0 and i not in ends]
+
+
 def nodule_features(volume_hu: np.ndarray, nodule_labels: np.ndarray, spacing_zyx) -> dict[int, dict]:
-    """Features of every labelled nodule id (> 0) in ``nodule_labels``."""
-    return {int(i): mesh_features(segment_nodule(volume_hu, nodule_labels == i, spacing_zyx), spacing_zyx)
-            for i in np.unique(nodule_labels) if i > 0}
+    """Features of every nodule wholly inside the volume (see ``whole_nodules``)."""
+    return {i: mesh_features(segment_nodule(volume_hu, nodule_labels == i, spacing_zyx), spacing_zyx)
+            for i in whole_nodules(nodule_labels)}

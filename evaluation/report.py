@@ -49,6 +49,7 @@ def evaluate(data: Path, models: dict[str, Path], split: str = "test", max_phant
     loaded = {name: load_model(path) for name, path in models.items()}
     methods = ["NH"] + list(loaded)
     rows = []            # one per (phantom, rendition, method): biomarkers, nodules, d', f50, noise
+    nodules_evaluated = 0
     slices = defaultdict(list)
     examples = {}
     total = sum(len(range(0, p.renditions.shape[0], rendition_step)) for p in phantoms)
@@ -63,6 +64,7 @@ def evaluate(data: Path, models: dict[str, Path], split: str = "test", max_phant
         gt = np.asarray(ph.gt, dtype=np.float32)
         gt_bio = lung_biomarkers(gt, lungs, voxel)
         gt_nod = nodule_features(gt, nod, spacing) if nod.any() else {}
+        nodules_evaluated += len(gt_nod)
         for r in range(0, ph.renditions.shape[0], rendition_step):
             meta = ph.meta[r]
             vol = np.asarray(ph.renditions[r], dtype=np.float32)
@@ -100,7 +102,7 @@ def evaluate(data: Path, models: dict[str, Path], split: str = "test", max_phant
             "image_quality": {m: {key: _mean_sd(s[key] for s in slices[m]) for key in ("ssim", "psnr_db", "nrmse_percent")}
                               for m in methods if m in slices},
             "biomarkers": _biomarker_tables(rows, methods),
-            "nodules": _nodule_table(rows, methods),
+            "nodules": _nodule_table(rows, methods), "nodules_evaluated": nodules_evaluated,
             "detectability": {m: {key: _mean_sd(r[key] for r in rows if r["method"] == m)
                                   for key in ("d_prime", "f50_per_mm", "noise_sd_hu")}
                               for m in methods if m != "ComBat"},
@@ -190,7 +192,8 @@ def print_tables(result: dict) -> None:
         print(f"{m:18s} {fmt(t['laa950_percent']['abs_bias']):>18s} {fmt(t['perc15_hu']['abs_bias'], 1):>18s} "
               f"{fmt(t['lung_mass_g']['abs_bias']):>16s} {sd:>22s}")
     if result["nodules"]:
-        print("\nNodule morphology: NRMSE vs GT (relative)")
+        print(f"\nNodule morphology: NRMSE vs GT (relative), {result.get('nodules_evaluated', '?')} nodules wholly "
+              "inside the slab")
         print(f"{'method':18s} {'volume':>10s} {'A/V':>10s} {'sphericity':>12s}")
         for m, t in result["nodules"].items():
             vals = [t[f"nrmse_{f}"] for f in NODULE_FEATURES]

@@ -60,9 +60,11 @@ def study(args) -> None:
 
 def dataset(args) -> None:
     from .dataset import make_dataset
+    from .kernels import KERNEL_NAMES
 
     out = _writable(Path(args.out))
-    m = make_dataset(out, args.phantoms, args.slices, args.seed)
+    kernels = tuple(args.kernel) if args.kernel else KERNEL_NAMES
+    m = make_dataset(out, args.phantoms, args.slices, args.seed, kernels=kernels, kind=args.kind, split=args.split)
     splits = {k: sum(p["split"] == k for p in m["phantoms"]) for k in ("train", "val", "test")}
     print(f"dataset in {out}: {len(m['phantoms'])} phantoms {splits}")
 
@@ -82,6 +84,10 @@ def main(argv=None) -> int:
     d.add_argument("--phantoms", type=int, required=True)
     d.add_argument("--slices", type=int, default=8)
     d.add_argument("--seed", type=int, default=1000, help="seed of the first phantom")
+    d.add_argument("--kernel", type=_kernel, action="append", help="only these kernels (repeat); default all 16")
+    d.add_argument("--kind", choices=["copd", "nodule"], default=None, help="default: drawn per phantom")
+    d.add_argument("--split", choices=["train", "val", "test"], default=None,
+                   help="put every phantom in this split (default: drawn per phantom from its seed)")
     args = p.parse_args(argv)
     if args.command == "study":
         args.kernel = args.kernel or ["Br40f"]

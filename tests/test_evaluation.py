@@ -5,7 +5,7 @@ import pytest
 from evaluation.combat import combat
 from evaluation.detectability import d_prime
 from evaluation.metrics import image_metrics
-from evaluation.nodules import mesh_features, segment_nodule
+from evaluation.nodules import mesh_features, nodule_features, segment_nodule, whole_nodules
 
 
 def _ball(radius_vox: float, shape=(40, 40, 40)):
@@ -31,6 +31,25 @@ def test_kmeans_segments_a_noisy_nodule():
     vol = np.where(ball, 0.0, -850.0) + np.random.default_rng(0).normal(0, 30, ball.shape)
     mask = segment_nodule(vol, ball, (1, 1, 1))
     assert mask.sum() == pytest.approx(ball.sum(), rel=0.1)
+
+
+def test_a_vessel_touching_the_nodule_is_not_segmented_with_it():
+    ball = _ball(6)
+    vessel = np.zeros_like(ball)
+    vessel[18:22, 18:22, :] = True             # a 4-voxel-wide vessel through the nodule, as bright
+    vol = np.where(ball | vessel, 0.0, -850.0)
+    mask = segment_nodule(vol, ball, (1, 1, 1), margin_mm=2.0)
+    inside = np.sqrt(np.sum((np.indices(ball.shape) - 19.5) ** 2, axis=0)) <= 8.0
+    assert mask.sum() == pytest.approx(ball.sum(), rel=0.25)
+    assert not (mask & ~inside).any()          # nothing beyond the nodule's 2 mm margin
+
+
+def test_a_nodule_cut_by_the_slab_is_left_out():
+    labels = np.zeros((40, 40, 40), np.uint8)
+    labels[_ball(6)] = 1
+    labels[:4, 2:8, 2:8] = 2                   # touches the first slice
+    assert whole_nodules(labels) == [1]
+    assert set(nodule_features(np.where(labels > 0, 0.0, -850.0), labels, (1, 1, 1))) == {1}
 
 
 def test_image_metrics_known_values():
