@@ -114,6 +114,12 @@ class Trainer:
         self.load_state(torch.load(ck, map_location=self.device, weights_only=False))
         return True
 
+    def warm_start(self, path: Path) -> None:
+        """Start from another run's generator weights (``init_from`` in the config: a best.pt or checkpoint.pt);
+        the step count, optimisers, schedules and critic start afresh."""
+        st = torch.load(path, map_location=self.device, weights_only=False)
+        self.G.load_state_dict(st["G"])
+
     # ---- one step ---------------------------------------------------------------------------------------
     def train_step(self, batch: dict) -> dict:
         cfg, L = self.cfg, self.cfg["loss"]
@@ -176,6 +182,8 @@ class Trainer:
             self.attach_data()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         resumed = self.resume()
+        if not resumed and cfg.get("init_from"):
+            self.warm_start(Path(cfg["init_from"]))
         main = self.rank == 0
         if main:
             (self.run_dir / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
