@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import os
-import shutil
 from datetime import datetime
 from pathlib import Path
 
@@ -27,6 +25,8 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.sr.codedict import codes
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID
+
+from .atomic_folder import write_folder
 
 APP_NAME = "CT Harmonizer"
 APP_VERSION = "0.2.0"
@@ -126,47 +126,12 @@ def derived_datasets(sources: list, harmonized_hu: np.ndarray, model: dict, mtf_
     return out
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def remove_stale_partials(out_root: Path) -> None:
-    """Delete hidden ``.<uid>.partial-<pid>`` / ``.old-<pid>`` folders left by a run that was killed."""
-    for p in Path(out_root).glob(".*.*-*"):
-        kind, _, pid = p.name.rpartition("-")
-        if p.is_dir() and pid.isdigit() and kind.endswith((".partial", ".old")) and not _alive(int(pid)):
-            shutil.rmtree(p, ignore_errors=True)
-
-
 def write_series(datasets: list[Dataset], out_root: Path, extra_files: dict[str, bytes] | None = None) -> Path:
     """Write a whole series (plus ``extra_files``) to ``out_root/<SeriesInstanceUID>/`` all or nothing."""
-    out_root = Path(out_root)
-    out_root.mkdir(parents=True, exist_ok=True)
-    remove_stale_partials(out_root)
-    final = out_root / str(datasets[0].SeriesInstanceUID)
-    tmp = out_root / f".{final.name}.partial-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    try:
+    def fill(folder: Path) -> None:
         for i, ds in enumerate(datasets):
-            ds.save_as(tmp / f"CT{i + 1:05d}.dcm", enforce_file_format=True)
+            ds.save_as(folder / f"CT{i + 1:05d}.dcm", enforce_file_format=True)
         for name, data in (extra_files or {}).items():
-            (tmp / name).write_bytes(data)
-        if final.exists():
-            old = out_root / f".{final.name}.old-{os.getpid()}"
-            final.rename(old)
-            tmp.rename(final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return final
+            (folder / name).write_bytes(data)
+
+    return write_folder(Path(out_root) / str(datasets[0].SeriesInstanceUID), fill)

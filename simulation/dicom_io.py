@@ -8,14 +8,13 @@ FrameOfReferenceUID. Pixel data are signed 16-bit, HU = stored - 1024, clipped t
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
+
+from operators.atomic_folder import write_folder
 
 from .geometry import FORCE, ScannerGeometry
 from .kernels import Kernel
@@ -120,17 +119,9 @@ def series_datasets(volume_hu: np.ndarray, z_mm: np.ndarray, seed: int, kernel: 
 
 
 def write_series(datasets: list[Dataset], folder: Path) -> Path:
-    """Write datasets as ``CT.<instance>.dcm`` into ``folder``, atomically (temp folder + rename)."""
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
+    """Write datasets as ``CT.<instance>.dcm`` into ``folder``, all or nothing (see operators.atomic_folder)."""
+    def fill(tmp: Path) -> None:
         for ds in datasets:
             ds.save_as(tmp / f"CT.{int(ds.InstanceNumber):04d}.dcm", enforce_file_format=True)
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return folder
+
+    return write_folder(folder, fill)

@@ -214,7 +214,7 @@ def test_small_field_of_view_falls_back_to_the_kernel(base, tmp_path):
 
 def test_killed_writer_leaves_no_partial_series(tmp_path):
     """A hidden partial folder of a dead process is removed by the next write; the series folder appears whole."""
-    from operators.derived_series import remove_stale_partials
+    from operators.atomic_folder import remove_stale_partials
 
     out = tmp_path / "out"
     stale = out / ".2.25.1.partial-999999"
