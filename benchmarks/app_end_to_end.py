@@ -6,8 +6,9 @@ Prints one table: process start-up (imports + study scan), SDK load and select, 
 inference, QA report, writing, total wall time and peak RSS of the app process; then the network's forward
 GFLOP per slice (torch's FLOP counter on the eager model rebuilt from the card's config) and the achieved
 GFLOP/s against a float32 matmul peak measured in the same run; TorchScript vs eager and a batch/thread sweep;
-DICOM write throughput against a raw write of the same bytes. The study is simulated once into
-data/bench_study_<N> (python -m simulation study ...).
+DICOM write throughput against a raw write of the same bytes; and the resident memory of one process that runs
+the app on ``--studies`` studies in a row (the app's own ``main``, a fresh Application each time). The study
+is simulated once into data/bench_study_<N> (python -m simulation study ...).
 """
 from __future__ import annotations
 
@@ -141,11 +142,41 @@ def write_throughput(slices: int = 50) -> list[tuple[str, str]]:
     return [("DICOM write (pydicom)", f"{mb / dicom_s:.0f} MB/s"), ("raw write, same bytes", f"{mb / raw_s:.0f} MB/s")]
 
 
+REPEAT_SCRIPT = """
+import gc, json, re, sys, tempfile
+from app.__main__ import main
+study, n, model = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+rss = []
+for i in range(n):
+    with tempfile.TemporaryDirectory() as out:
+        if main(["-i", study, "-o", out] + (["-m", model[0]] if model else [])):
+            sys.exit("app failed")
+    gc.collect()
+    rss.append(int(re.search(r"VmRSS:\\s+(\\d+)", open("/proc/self/status").read()).group(1)) / 1024)
+print(json.dumps(rss))
+"""
+
+
+def repeated_rss(study: Path, n: int, model: str | None) -> list[float]:
+    """RSS (MB) of one process after each of ``n`` consecutive runs of the app on ``study``."""
+    cmd = ["bash", "-c", 'ulimit -s 32768; exec "$@"', "run", sys.executable, "-c", REPEAT_SCRIPT, str(study),
+           str(n)] + ([model] if model else [])
+    proc = subprocess.run(cmd, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True, text=True)
+    if proc.returncode:
+        sys.exit(f"repeated runs failed: {(proc.stderr.strip().splitlines() or ['?'])[-1]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--slices", type=int, default=300)
     ap.add_argument("--model", default=None, help="model folder (default: the app's default)")
+    ap.add_argument("--studies", type=int, default=10, help="consecutive runs in one process (memory check)")
+    ap.add_argument("--studies-slices", type=int, default=32, help="slices of the study those runs use")
+    ap.add_argument("--only-memory", action="store_true", help="just the consecutive-runs memory check")
     args = ap.parse_args()
+    if args.only_memory:
+        return print_memory(args)
     study = ensure_study(args.slices)
     stages, wall, peak = run_app(study / "DICOM", args.model)
     volume_gb = args.slices * 512 * 512 * 4 / 1e9
@@ -162,6 +193,16 @@ def main() -> None:
     print()
     for name, value in network_numbers(model) + write_throughput():
         print(f"{name:44s} {value}")
+    print()
+    print_memory(args)
+
+
+def print_memory(args) -> None:
+    rss = repeated_rss(ensure_study(args.studies_slices) / "DICOM", args.studies, args.model)
+    print(f"RSS of one process after each of {len(rss)} consecutive runs ({args.studies_slices} slices each), MB:")
+    print("  " + " ".join(f"{r:.0f}" for r in rss))
+    half = len(rss) // 2
+    print(f"  growth over the second half: {rss[-1] - rss[half - 1]:+.0f} MB")
 
 
 if __name__ == "__main__":

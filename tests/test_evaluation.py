@@ -93,3 +93,15 @@ def test_d_prime_scales_as_the_formula_says():
     assert d_prime(f, mtf, 4 * nps, 1.0, alpha=1e-30) == pytest.approx(d0 / 4, rel=1e-9)   # d' ~ 1 / NPS
     assert d_prime(f, 0.5 * mtf, nps, 1.0) == pytest.approx(d / 4, rel=1e-3)    # d' ~ MTF^2
     assert d_prime(f, mtf, nps, 1.0, contrast_hu=200) == pytest.approx(4 * d, rel=1e-3)   # d' ~ contrast^2
+
+
+def test_d_prime_of_a_perfect_system_in_white_noise_is_the_task_energy_over_the_nps():
+    """MTF 1, white NPS sigma^2 * pixel area, alpha -> 0 (1e-300: the eye filter's E^2 is ~1e-67 at 5 /mm, so
+    1e-8 or even 1e-30 would cut the integral there): Eq. 9 reduces to the integral of W^2 / NPS, which by
+    Parseval is contrast^2 * disc area / NPS (the disc's spectrum beyond 5 cycles/mm holds about 1 % of it:
+    1 / (pi^2 r f); the zero-frequency sample, where E = 0, another 0.5 %)."""
+    pixel, sigma = 0.1, 20.0
+    f = np.linspace(0, 0.5 / pixel, 64)
+    nps = np.full((512, 512), sigma**2 * pixel**2)
+    expected = 100.0**2 * np.pi * 2.0**2 / (sigma**2 * pixel**2)
+    assert d_prime(f, np.ones_like(f), nps, pixel, alpha=1e-300) == pytest.approx(expected, rel=0.02)
