@@ -1,5 +1,11 @@
-"""Body and lung masks from HU images (thresholds, connected components, morphology)."""
+"""Body and lung masks from HU images (thresholds, connected components, morphology).
+
+Volumes are done slice by slice on a thread pool (scipy.ndimage releases the GIL in its C loops); the result
+does not depend on the number of threads."""
 from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -31,25 +37,36 @@ def body_mask_2d(image_hu: np.ndarray, open_mm: float = 3.0, pixel_mm: float = 1
     return ndi.binary_fill_holes(_largest_component(body))
 
 
+def per_slice(fn, *volumes) -> np.ndarray:
+    """``fn(slice_a, slice_b, ...)`` for every axial slice of the ``(..., rows, cols)`` volumes, stacked."""
+    flat = [v.reshape((-1,) + v.shape[-2:]) for v in volumes]
+    workers = min(len(flat[0]), os.cpu_count() or 1)
+    if workers <= 1:
+        out = [fn(*s) for s in zip(*flat)]
+    else:
+        with ThreadPoolExecutor(workers) as pool:
+            out = list(pool.map(fn, *flat))
+    return np.stack(out).reshape(volumes[0].shape)
+
+
 def body_mask(volume_hu: np.ndarray, pixel_mm: float = 1.0) -> np.ndarray:
     """``body_mask_2d`` slice by slice over ``(K, rows, cols)``."""
-    vol = volume_hu.reshape((-1,) + volume_hu.shape[-2:])
-    return np.stack([body_mask_2d(s, pixel_mm=pixel_mm) for s in vol]).reshape(volume_hu.shape)
+    return per_slice(lambda s: body_mask_2d(s, pixel_mm=pixel_mm), volume_hu)
 
 
 def lung_mask(volume_hu: np.ndarray, body: np.ndarray, pixel_mm: float = 1.0) -> np.ndarray:
     """Lungs: air-like voxels (< -400 HU) inside the body, components of at least 1 cm^2 per slice,
     vessels and nodules inside them included (holes filled per slice), smoothed by a 1-pixel closing."""
-    vol = volume_hu.reshape((-1,) + volume_hu.shape[-2:])
-    bod = body.reshape(vol.shape)
-    inner = np.stack([ndi.binary_erosion(b, iterations=max(1, int(round(3 / pixel_mm)))) for b in bod])
-    lungs = (vol < LUNG_THRESHOLD_HU) & inner
+    erode = max(1, int(round(3 / pixel_mm)))
     min_px = 100.0 / (pixel_mm * pixel_mm)
-    out = np.zeros_like(lungs)
-    for i, sl in enumerate(lungs):
-        lab, n = ndi.label(sl)
-        if n:
-            sizes = ndi.sum(sl, lab, index=np.arange(1, n + 1))
-            keep = np.isin(lab, 1 + np.nonzero(sizes >= min_px)[0])
-            out[i] = ndi.binary_fill_holes(ndi.binary_closing(keep, iterations=1))
-    return out.reshape(volume_hu.shape)
+
+    def one(image, body_2d):
+        lungs = (image < LUNG_THRESHOLD_HU) & ndi.binary_erosion(body_2d, iterations=erode)
+        lab, n = ndi.label(lungs)
+        if not n:
+            return lungs
+        sizes = ndi.sum(lungs, lab, index=np.arange(1, n + 1))
+        keep = np.isin(lab, 1 + np.nonzero(sizes >= min_px)[0])
+        return ndi.binary_fill_holes(ndi.binary_closing(keep, iterations=1))
+
+    return per_slice(one, volume_hu, body)
