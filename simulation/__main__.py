@@ -64,7 +64,8 @@ def dataset(args) -> None:
 
     out = _writable(Path(args.out))
     kernels = tuple(args.kernel) if args.kernel else KERNEL_NAMES
-    m = make_dataset(out, args.phantoms, args.slices, args.seed, kernels=kernels, kind=args.kind, split=args.split)
+    m = make_dataset(out, args.phantoms, args.slices, args.seed, kernels=kernels, kind=args.kind, split=args.split,
+                     nodules_inside=args.nodules_inside)
     splits = {k: sum(p["split"] == k for p in m["phantoms"]) for k in ("train", "val", "test")}
     print(f"dataset in {out}: {len(m['phantoms'])} phantoms {splits}")
 
@@ -88,6 +89,7 @@ def main(argv=None) -> int:
     d.add_argument("--kind", choices=["copd", "nodule"], default=None, help="default: drawn per phantom")
     d.add_argument("--split", choices=["train", "val", "test"], default=None,
                    help="put every phantom in this split (default: drawn per phantom from its seed)")
+    d.add_argument("--nodules-inside", action="store_true", help="nodules drawn wholly inside the slab")
     args = p.parse_args(argv)
     if args.command == "study":
         args.kernel = args.kernel or ["Br40f"]

@@ -37,8 +37,9 @@ def split_of(seed: int, fractions=(0.75, 0.125, 0.125)) -> str:
     return "train" if u < fractions[0] else "val" if u < fractions[0] + fractions[1] else "test"
 
 
-def _write_phantom(folder: Path, seed: int, n_slices: int, kernels, doses, progress, kind: str | None = None) -> None:
-    ph = make_phantom(seed, n_slices, kind=kind)
+def _write_phantom(folder: Path, seed: int, n_slices: int, kernels, doses, progress, kind: str | None = None,
+                   nodules_inside: bool = False) -> None:
+    ph = make_phantom(seed, n_slices, kind=kind, nodules_inside=nodules_inside)
     vols = scan_volume(ph.object_hu, list(doses), list(kernels), seed, progress=progress)
     tmp = folder.with_name(folder.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -57,17 +58,17 @@ def _write_phantom(folder: Path, seed: int, n_slices: int, kernels, doses, progr
 
 def make_dataset(out: Path, n_phantoms: int, n_slices: int = 8, first_seed: int = 1000,
                  kernels=KERNEL_NAMES, doses=DOSES, show_progress: bool = True, kind: str | None = None,
-                 split: str | None = None) -> dict:
+                 split: str | None = None, nodules_inside: bool = False) -> dict:
     """Create (or resume) a dataset of ``n_phantoms`` phantoms with seeds ``first_seed, first_seed+1, ...``.
 
     ``kind`` fixes the phantom kind (default: drawn per seed); ``split`` puts every phantom in one split (default:
-    drawn per seed), e.g. a nodule test set that no training run reads."""
+    drawn per seed), e.g. a nodule test set that no training run reads; ``nodules_inside``: see make_phantom."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     seeds = [first_seed + i for i in range(n_phantoms)]
     manifest = {
         "geometry": asdict(FORCE), "kernels": list(kernels), "doses_mgy": list(doses), "slices": n_slices,
-        "kind": kind,
+        "kind": kind, "nodules_inside": nodules_inside,
         "phantoms": [{"seed": s, "folder": f"phantom_{s:04d}", "split": split or split_of(s)} for s in seeds],
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
@@ -75,5 +76,5 @@ def make_dataset(out: Path, n_phantoms: int, n_slices: int = 8, first_seed: int 
     with tqdm(total=len(todo) * n_slices, unit="slice", disable=not show_progress,
               desc=f"{len(seeds) - len(todo)}/{len(seeds)} phantoms done") as bar:
         for s in todo:
-            _write_phantom(out / f"phantom_{s:04d}", s, n_slices, kernels, doses, bar.update, kind)
+            _write_phantom(out / f"phantom_{s:04d}", s, n_slices, kernels, doses, bar.update, kind, nodules_inside)
     return manifest

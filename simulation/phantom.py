@@ -84,7 +84,8 @@ class _Anatomy:
         return any(self.lung_sdf(lg, np.array(p[0]), np.array(p[1]), p[2]) < -margin for lg in self.lungs)
 
 
-def _anatomy(rng: np.random.Generator, kind: str, arms: bool | None, table: bool, z_span: float) -> _Anatomy:
+def _anatomy(rng: np.random.Generator, kind: str, arms: bool | None, table: bool, z_span: float,
+             nodule_z_span: float | None = None) -> _Anatomy:
     a, b = rng.uniform(140, 180), rng.uniform(100, 125)
     cx, cy = rng.uniform(-15, 15), rng.uniform(-25, 0)
     harmonics = np.array([[n, rng.uniform(-0.03, 0.03), rng.uniform(0, 2 * np.pi)] for n in range(2, 6)])
@@ -140,7 +141,7 @@ def _anatomy(rng: np.random.Generator, kind: str, arms: bool | None, table: bool
     else:
         anat.emphysema = random_emphysema(rng, severity=rng.uniform(0.0, 0.03))
         for _ in range(int(rng.integers(1, 4))):
-            c = _random_lung_point(rng, anat, 14.0, z_span)
+            c = _random_lung_point(rng, anat, 14.0, z_span if nodule_z_span is None else nodule_z_span)
             if c is not None:
                 anat.nodules.append(random_nodule(rng, c))
     return anat
@@ -243,8 +244,12 @@ def _slice(anat: _Anatomy, x: np.ndarray, z: float, tex: np.ndarray, emph: np.nd
 
 
 def make_phantom(seed: int, n_slices: int = 8, kind: str | None = None, arms: bool | None = None,
-                 table: bool = True, geom: ScannerGeometry = FORCE) -> Phantom:
-    """Build phantom ``seed`` with ``n_slices`` contiguous slices (``geom.slice_thickness_mm`` apart)."""
+                 table: bool = True, geom: ScannerGeometry = FORCE, nodules_inside: bool = False) -> Phantom:
+    """Build phantom ``seed`` with ``n_slices`` contiguous slices (``geom.slice_thickness_mm`` apart).
+
+    Nodule centres are drawn over a 60 mm (or the slab's, if longer) span around the slab, so many lie partly
+    or wholly outside it; ``nodules_inside`` draws them where a 20 mm nodule still fits in the slab (for a
+    nodule test set; the same seed gives the same anatomy otherwise)."""
     if n_slices < 1:
         raise ValueError("a phantom needs at least one slice")
     rng = np.random.default_rng(seed)
@@ -253,7 +258,8 @@ def make_phantom(seed: int, n_slices: int = 8, kind: str | None = None, arms: bo
         raise ValueError(f"unknown phantom kind {kind!r}; choose one of {KINDS}")
     dz = geom.slice_thickness_mm
     z = (np.arange(n_slices) - (n_slices - 1) / 2.0) * dz
-    anat = _anatomy(rng, kind, arms, table, z_span=max(60.0, n_slices * dz))
+    inside = max(1.0, n_slices * dz - 20.0) / 0.8 if nodules_inside else None   # centres within +-0.4 span
+    anat = _anatomy(rng, kind, arms, table, z_span=max(60.0, n_slices * dz), nodule_z_span=inside)
     n, k = geom.image_size, geom.oversample
     x = geom.pixel_centres_mm(n * k)
     # texture fields on the GT grid (3-D correlated), upsampled to the projector grid
