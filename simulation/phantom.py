@@ -249,7 +249,7 @@ def make_phantom(seed: int, n_slices: int = 8, kind: str | None = None, arms: bo
 
     Nodule centres are drawn over a 60 mm (or the slab's, if longer) span around the slab, so many lie partly
     or wholly outside it; ``nodules_inside`` draws them where a 20 mm nodule still fits in the slab (for a
-    nodule test set; the same seed gives the same anatomy otherwise)."""
+    nodule test set; it changes the random draws, so the phantom differs from the same seed without it)."""
     if n_slices < 1:
         raise ValueError("a phantom needs at least one slice")
     rng = np.random.default_rng(seed)
