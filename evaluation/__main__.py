@@ -35,7 +35,8 @@ def main(argv=None) -> int:
     r.add_argument("--json", action="store_true", help="print every number as JSON instead of tables")
     r.add_argument("--max-phantoms", type=int)
     r.add_argument("--rendition-step", type=int, default=1, help="use every n-th rendition (quick looks)")
-    r.add_argument("--card-metrics", type=Path, help="also write the flat summary a model card holds")
+    r.add_argument("--card-metrics", type=Path, metavar="DIR",
+                   help="also write DIR/<model name>.json, the flat summary a model card holds (python -m training card)")
     args = p.parse_args(argv)
     from operators.errors import InputError
 
@@ -53,8 +54,9 @@ def main(argv=None) -> int:
     else:
         print_tables(result)
     if args.card_metrics:
-        first = next(iter(result["models"]))
-        args.card_metrics.write_text(json.dumps(card_metrics(result, first), indent=1) + "\n")
+        args.card_metrics.mkdir(parents=True, exist_ok=True)
+        for name in result["models"]:
+            (args.card_metrics / f"{name}.json").write_text(json.dumps(card_metrics(result, name), indent=1) + "\n")
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "result.json").write_text(json.dumps(public, indent=1, default=float) + "\n")

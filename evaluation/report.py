@@ -171,6 +171,7 @@ def card_metrics(result: dict, model: str) -> dict:
             out[f"{m}.abs_bias_{b}"] = None if mean is None else f"{mean:.3f} ± {sd:.3f}"
             out[f"{m}.sd_across_renditions_{b}"] = round(t[b]["variability_sd"], 3)
     out["model_evaluated"] = model
+    out["model_sha256"] = result["models"][model]["sha256"]
     return out
 
 

@@ -31,6 +31,7 @@ from .atomic_folder import write_folder
 APP_NAME = "CT Harmonizer"
 APP_VERSION = "0.2.0"
 HU_RANGE = (-1024, 3071)
+PIXEL_DATA = 0x7FE00010
 DROP = ("IconImageSequence", "SmallestImagePixelValue", "LargestImagePixelValue", "PixelPaddingValue",
         "PixelPaddingRangeLimit", "SmallestPixelValueInSeries", "LargestPixelValueInSeries",
         "DerivationCodeSequence", "SourceImageSequence", "ReferencedImageSequence", "ReferencedSeriesSequence",
@@ -66,17 +67,14 @@ def derived_datasets(sources: list, harmonized_hu: np.ndarray, model: dict, mtf_
     lo, hi = max(lo, HU_RANGE[0]), HU_RANGE[1]
     derivation = (f"Harmonized by {APP_NAME} {APP_VERSION} with model {model['name']} {model['version']} "
                   f"(sha256 {model['sha256']}); MTF input {mtf_source}")
-    ref_series = Dataset()
-    ref_series.SeriesInstanceUID = first.SeriesInstanceUID
-    ref_series.ReferencedInstanceSequence = Sequence()
-    for src in sources:
-        item = Dataset()
-        item.ReferencedSOPClassUID, item.ReferencedSOPInstanceUID = src.SOPClassUID, src.SOPInstanceUID
-        ref_series.ReferencedInstanceSequence.append(item)
     out = []
     for index, (src, pixels) in enumerate(zip(sources, harmonized_hu)):
-        ds = copy.deepcopy(src)
-        ds.remove_private_tags()
+        ds = Dataset({tag: copy.deepcopy(elem) for tag, elem in src.items()
+                      if tag != PIXEL_DATA and not tag.is_private})        # the source's pixels are not copied
+        for elem in ds:                                   # iterating converts raw elements
+            if elem.VR == "SQ":
+                for item in elem.value:
+                    item.remove_private_tags()
         for keyword in DROP:
             if keyword in ds:
                 delattr(ds, keyword)
@@ -98,6 +96,12 @@ def derived_datasets(sources: list, harmonized_hu: np.ndarray, model: dict, mtf_
         source_item.PurposeOfReferenceCodeSequence = Sequence(
             [_code_item(codes.DCM.SourceImageForImageProcessingOperation)])
         ds.SourceImageSequence = Sequence([source_item])
+        # Common Instance Reference: the instances this one references (its source slice), by series
+        ref_instance = Dataset()
+        ref_instance.ReferencedSOPClassUID, ref_instance.ReferencedSOPInstanceUID = src.SOPClassUID, src.SOPInstanceUID
+        ref_series = Dataset()
+        ref_series.SeriesInstanceUID = first.SeriesInstanceUID
+        ref_series.ReferencedInstanceSequence = Sequence([ref_instance])
         ds.ReferencedSeriesSequence = Sequence([ref_series])
         equipment = Dataset()
         equipment.Manufacturer = APP_NAME

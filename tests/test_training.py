@@ -50,6 +50,16 @@ def test_shapes_and_dtypes(shape):
     assert d(torch.rand(2, 1, 64, 64), torch.rand(2, 1, 64, 64)).shape == (2, 1, 9, 9)
 
 
+def test_spectral_mix_is_the_3d_convolution_of_eq_3():
+    """Λ runs as a 2-D convolution over the stacked depth; torch's own Conv3d on the same weights agrees."""
+    g = HarmonizerGenerator(TINY)
+    xavier_init(g)
+    torch.nn.init.normal_(g.lam.bias)
+    stack = torch.randn(2, TINY.spectral_channels, 3, 24, 13)
+    with torch.no_grad():
+        assert torch.allclose(g.spectral_mix(stack), g.lam(stack)[:, :, 0], atol=1e-5)
+
+
 def test_torchscript_export_equals_eager(tmp_path):
     from training.export import export
 

@@ -27,6 +27,10 @@ def main(argv=None) -> int:
     e.add_argument("--name", default="ct-harmonizer")
     e.add_argument("--version", default="1.0.0")
     e.add_argument("--metrics", type=Path, help="JSON of held-out metrics to put in the card")
+    c = sub.add_parser("card", help="put held-out metrics into an exported model's card (model.ts untouched)")
+    c.add_argument("model_dir", type=Path)
+    c.add_argument("--metrics", type=Path, required=True,
+                   help="python -m evaluation report ... --card-metrics M.json, run on this very model.ts")
     b = sub.add_parser("baseline", help="export the physics (MTF-ratio) baseline to TorchScript with its card")
     b.add_argument("--out", type=Path, default=Path("models/physics_baseline"))
     args = p.parse_args(argv)
@@ -70,6 +74,11 @@ def main(argv=None) -> int:
                       description=net_doc.strip().split("\n\n")[0].replace("\n", " "),
                       provenance=provenance, metrics=metrics)
         print(f"wrote {args.out}/model.ts sha256 {card['sha256']}")
+    elif args.command == "card":
+        from .export import add_metrics
+
+        card = add_metrics(args.model_dir, json.loads(args.metrics.read_text()))
+        print(f"metrics added to {args.model_dir}/model_card.json (sha256 {card['sha256']})")
     elif args.command == "baseline":
         from .export import export
         from .physics_baseline import PhysicsBaseline, __doc__ as doc

@@ -141,12 +141,21 @@ class HarmonizerGenerator(nn.Module):
         spec = torch.fft.rfft2(feats, norm="ortho")                            # (B, cs, h, w//2+1)
         weight = sample_on_rfft(self.omega(mtf2d.float()), h, w)               # (B, cs, h, w//2+1)
         stack = torch.stack([spec.real * weight, spec.imag * weight, weight], dim=2)   # (B, cs, 3, h, wr)
-        mixed = self.lam(stack)[:, :, 0]                                       # (B, 2 cs, h, wr)
+        mixed = self.spectral_mix(stack)                                       # (B, 2 cs, h, wr)
         cs = feats.shape[1]
         spec = torch.complex(mixed[:, :cs], mixed[:, cs:])
         back = torch.fft.irfft2(spec, s=(h, w), norm="ortho")
         correction = self.post(torch.cat([back, x], dim=1))
         return x + torch.sigmoid(self.attention(x)) * correction
+
+
+    def spectral_mix(self, stack: torch.Tensor) -> torch.Tensor:
+        """Λ: the 3-D convolution over (B, cs, 3, h, wr) whose kernel spans the whole depth of 3, i.e. exactly a
+        2-D convolution over the cs*3 channels with the same weights, which is how it runs (CPU backends have
+        fast 2-D kernels and only a slow generic 3-D one). Returns (B, 2 cs, h, wr)."""
+        b, c, d, h, w = stack.shape
+        kernel = self.lam.weight.flatten(1, 2)                                  # (2 cs, cs*3, 3, 3)
+        return F.conv2d(stack.reshape(b, c * d, h, w), kernel, self.lam.bias, padding=(1, 1))
 
 
 class UNetAblation(nn.Module):
