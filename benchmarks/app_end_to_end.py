@@ -174,13 +174,15 @@ def main() -> None:
     ap.add_argument("--studies", type=int, default=10, help="consecutive runs in one process (memory check)")
     ap.add_argument("--studies-slices", type=int, default=32, help="slices of the study those runs use")
     ap.add_argument("--only-memory", action="store_true", help="just the consecutive-runs memory check")
+    ap.add_argument("--only-e2e", action="store_true", help="just the end-to-end run by stage")
     args = ap.parse_args()
     if args.only_memory:
         return print_memory(args)
     study = ensure_study(args.slices)
     stages, wall, peak = run_app(study / "DICOM", args.model)
     volume_gb = args.slices * 512 * 512 * 4 / 1e9
-    print(f"python -m app on {args.slices} slices of 512x512 ({os.cpu_count()} CPU cores)")
+    print(f"python -m app on {args.slices} slices of 512x512 ({os.cpu_count()} CPU cores), model "
+          f"{args.model or 'default (' + (ROOT / 'models' / 'DEFAULT').read_text().strip() + ')'}")
     print(f"{'stage':28s} {'seconds':>8s}")
     for name, s in stages.items():
         print(f"{name:28s} {s:8.2f}")
@@ -189,6 +191,8 @@ def main() -> None:
     print(f"{'all but the forward pass':28s} {100 * (wall - inference) / wall:7.0f} %")
     print(f"peak RSS {peak:.2f} GB (target <= 3 x {volume_gb:.2f} GB float32 volume + 1.5 GB = "
           f"{3 * volume_gb + 1.5:.2f} GB)")
+    if args.only_e2e:
+        return
     model = Path(args.model) if args.model else ROOT / "models"
     print()
     for name, value in network_numbers(model) + write_throughput():
