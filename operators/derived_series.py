@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import itertools
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -57,8 +59,9 @@ def _clip_lo(text: str, n: int = 64) -> str:
 
 
 def derived_datasets(sources: list, harmonized_hu: np.ndarray, model: dict, mtf_source: str,
-                     now: datetime | None = None) -> list[Dataset]:
-    """One derived dataset per source slice (same order). ``model``: name, version, sha256."""
+                     now: datetime | None = None) -> Iterator[Dataset]:
+    """One derived dataset per source slice (same order), made as it is asked for (a writer holds one slice's
+    dataset at a time, not the series). ``model``: name, version, sha256."""
     now = now or datetime.now()
     first = sources[0]
     series_uid = derived_uid(str(first.SeriesInstanceUID), model["sha256"], APP_VERSION)
@@ -67,7 +70,6 @@ def derived_datasets(sources: list, harmonized_hu: np.ndarray, model: dict, mtf_
     lo, hi = max(lo, HU_RANGE[0]), HU_RANGE[1]
     derivation = (f"Harmonized by {APP_NAME} {APP_VERSION} with model {model['name']} {model['version']} "
                   f"(sha256 {model['sha256']}); MTF input {mtf_source}")
-    out = []
     for index, (src, pixels) in enumerate(zip(sources, harmonized_hu)):
         ds = Dataset({tag: copy.deepcopy(elem) for tag, elem in src.items()
                       if tag != PIXEL_DATA and not tag.is_private})        # the source's pixels are not copied
@@ -126,11 +128,10 @@ def derived_datasets(sources: list, harmonized_hu: np.ndarray, model: dict, mtf_
         meta.TransferSyntaxUID = ExplicitVRLittleEndian
         meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
         ds.file_meta = meta
-        out.append(ds)
-    return out
+        yield ds
 
 
-def write_series(datasets: list[Dataset], out_root: Path, extra_files: dict[str, bytes] | None = None) -> Path:
+def write_series(datasets: Iterable[Dataset], out_root: Path, extra_files: dict[str, bytes] | None = None) -> Path:
     """Write a whole series (plus ``extra_files``) to ``out_root/<SeriesInstanceUID>/`` all or nothing."""
     def fill(folder: Path) -> None:
         for i, ds in enumerate(datasets):
@@ -138,4 +139,7 @@ def write_series(datasets: list[Dataset], out_root: Path, extra_files: dict[str,
         for name, data in (extra_files or {}).items():
             (folder / name).write_bytes(data)
 
-    return write_folder(Path(out_root) / str(datasets[0].SeriesInstanceUID), fill)
+    datasets = iter(datasets)
+    first = next(datasets)
+    datasets = itertools.chain([first], datasets)
+    return write_folder(Path(out_root) / str(first.SeriesInstanceUID), fill)

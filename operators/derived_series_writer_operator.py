@@ -34,7 +34,7 @@ class DerivedSeriesWriterOperator(Operator):
             datasets = derived_datasets(job.datasets, job.harmonized_hu, job.model, job.mtf["source"])
             folder = write_series(datasets, self.output_folder,
                                   {"report.json": report_bytes(job.report), "report.png": job.figure_png})
-            log.info("wrote %s (%d slices)", folder, len(datasets))
+            log.info("wrote %s (%d slices)", folder, len(job.datasets))
             folders.append(folder)
         self.written.extend(folders)
         record_stage(self.name, start)

@@ -41,6 +41,8 @@ class SeriesVolumesOperator(DICOMSeriesToVolumeOperator):
                 self.prepare_series(series)
                 datasets = [sop.get_native_sop_instance() for sop in series.get_sop_instances()]
                 volume = self.generate_voxel_data(series)
+                for ds in datasets:           # the volume holds the pixels now: drop the in-memory copies
+                    del ds.PixelData          # (the files on disk are untouched)
                 jobs.append(SeriesJob(datasets, volume, pixel_spacing_mm(datasets[0])))
                 log.info("series %s: %d slices %dx%d", series.SeriesInstanceUID, *volume.shape)
         record_stage(self.name, start)
