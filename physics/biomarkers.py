@@ -13,7 +13,7 @@ import numpy as np
 def lung_biomarkers(volume_hu: np.ndarray, lung: np.ndarray, voxel_mm3: float) -> dict:
     """``{"laa950_percent", "perc15_hu", "lung_mass_g", "lung_volume_ml"}``; NaN (mass and volume 0) when
     ``lung`` is empty."""
-    values = np.asarray(volume_hu, dtype=np.float64)[np.asarray(lung, bool)]
+    values = np.asarray(volume_hu)[np.asarray(lung, bool)].astype(np.float64)   # the lungs only, not the volume
     if values.size == 0:
         return {"laa950_percent": float("nan"), "perc15_hu": float("nan"), "lung_mass_g": 0.0,
                 "lung_volume_ml": 0.0}
