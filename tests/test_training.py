@@ -114,6 +114,19 @@ def test_resume_reproduces_an_uninterrupted_run(tmp_path):
     assert len(rows) == 5 and rows[0].startswith("step,loss,huber")
 
 
+def test_warm_start_takes_the_generator_and_starts_counting_afresh(tmp_path):
+    source = Trainer(_cfg(tmp_path / "a", steps=2))
+    source.attach_data(_phantoms(), _phantoms(1, seed=9))
+    source.fit(show_progress=False)
+    cfg = dict(_cfg(tmp_path / "b", steps=0), init_from=str(tmp_path / "a" / "run" / "checkpoint.pt"), seed=99)
+    warm = Trainer(cfg)
+    warm.attach_data(_phantoms(), _phantoms(1, seed=9))
+    warm.fit(show_progress=False)
+    assert warm.step == 0
+    for (name, a), (_, b) in zip(source.G.state_dict().items(), warm.G.state_dict().items()):
+        assert torch.equal(a, b), name
+
+
 @pytest.mark.slow
 def test_torchrun_two_processes_on_cpu(tmp_path):
     """DistributedDataParallel on CPU (gloo): two ranks train a tiny model on a tiny simulated dataset."""
