@@ -142,24 +142,28 @@ def write_throughput(slices: int = 50) -> list[tuple[str, str]]:
     return [("DICOM write (pydicom)", f"{mb / dicom_s:.0f} MB/s"), ("raw write, same bytes", f"{mb / raw_s:.0f} MB/s")]
 
 
-REPEAT_SCRIPT = """
-import gc, json, re, sys, tempfile
-from app.__main__ import main
-study, n, model = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
-rss = []
-for i in range(n):
-    with tempfile.TemporaryDirectory() as out:
-        if main(["-i", study, "-o", out] + (["-m", model[0]] if model else [])):
-            sys.exit("app failed")
-    gc.collect()
-    rss.append(int(re.search(r"VmRSS:\\s+(\\d+)", open("/proc/self/status").read()).group(1)) / 1024)
-print(json.dumps(rss))
-"""
+def runs_in_this_process(study: str, n: int, model: str | None) -> list[float]:
+    """RSS (MB) of this process after each of ``n`` runs of the app's own ``main`` on ``study``."""
+    import gc
+
+    from app.__main__ import main as app_main
+
+    rss = []
+    for _ in range(n):
+        with tempfile.TemporaryDirectory() as out:
+            if app_main(["-i", study, "-o", out] + (["-m", model] if model else [])):
+                sys.exit("app failed")
+        gc.collect()
+        status = Path("/proc/self/status").read_text()
+        rss.append(int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024)
+    return rss
 
 
 def repeated_rss(study: Path, n: int, model: str | None) -> list[float]:
-    """RSS (MB) of one process after each of ``n`` consecutive runs of the app on ``study``."""
-    cmd = ["bash", "-c", 'ulimit -s 32768; exec "$@"', "run", sys.executable, "-c", REPEAT_SCRIPT, str(study),
+    """``runs_in_this_process`` in a fresh process (with Holoscan's stack size), so earlier work does not count."""
+    code = ("import json, sys; from benchmarks.app_end_to_end import runs_in_this_process as r; "
+            "print(json.dumps(r(sys.argv[1], int(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else None)))")
+    cmd = ["bash", "-c", 'ulimit -s 32768; exec "$@"', "run", sys.executable, "-c", code, str(study),
            str(n)] + ([model] if model else [])
     proc = subprocess.run(cmd, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True, text=True)
     if proc.returncode:

@@ -71,12 +71,8 @@ def derived_datasets(sources: list, harmonized_hu: np.ndarray, model: dict, mtf_
     derivation = (f"Harmonized by {APP_NAME} {APP_VERSION} with model {model['name']} {model['version']} "
                   f"(sha256 {model['sha256']}); MTF input {mtf_source}")
     for index, (src, pixels) in enumerate(zip(sources, harmonized_hu)):
-        ds = Dataset({tag: copy.deepcopy(elem) for tag, elem in src.items()
-                      if tag != PIXEL_DATA and not tag.is_private})        # the source's pixels are not copied
-        for elem in ds:                                   # iterating converts raw elements
-            if elem.VR == "SQ":
-                for item in elem.value:
-                    item.remove_private_tags()
+        ds = Dataset({tag: copy.deepcopy(elem) for tag, elem in src.items() if tag != PIXEL_DATA})   # not the pixels
+        ds.remove_private_tags()
         for keyword in DROP:
             if keyword in ds:
                 delattr(ds, keyword)

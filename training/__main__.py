@@ -77,7 +77,12 @@ def main(argv=None) -> int:
     elif args.command == "card":
         from .export import add_metrics
 
-        card = add_metrics(args.model_dir, json.loads(args.metrics.read_text()))
+        from operators.errors import InputError
+
+        try:
+            card = add_metrics(args.model_dir, json.loads(args.metrics.read_text()))
+        except InputError as e:
+            sys.exit(f"error: {e}")
         print(f"metrics added to {args.model_dir}/model_card.json (sha256 {card['sha256']})")
     elif args.command == "baseline":
         from .export import export

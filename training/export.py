@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from operators.harmonize import sha256_of
+from operators.harmonize import sha256_of, verify_model
 
 IO_CONTRACT = {
     "inputs": {
@@ -75,11 +75,11 @@ def add_metrics(model_dir: Path, metrics: dict) -> dict:
     """Put ``metrics`` (evaluation.report.card_metrics) into the card of ``model_dir``; refused when they were
     measured on another file than this model.ts."""
     model_dir = Path(model_dir)
-    card = json.loads((model_dir / "model_card.json").read_text())
+    file, card = verify_model(model_dir)              # the file is the one its card describes
     measured = metrics.get("model_sha256")
-    if measured != sha256_of(model_dir / card["file"]) or measured != card["sha256"]:
+    if measured != card["sha256"]:
         raise SystemExit(f"error: these metrics were measured on sha256 {str(measured)[:12]}..., "
-                         f"not on {model_dir / card['file']} ({card['sha256'][:12]}...)")
+                         f"not on {file} ({card['sha256'][:12]}...)")
     card["metrics"] = metrics
     (model_dir / "model_card.json").write_text(json.dumps(card, indent=1) + "\n")
     (model_dir / "MODEL_CARD.md").write_text(card_markdown(card))
