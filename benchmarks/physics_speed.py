@@ -4,7 +4,7 @@
 
 The series is a 4-slice simulated chest (seed 21, Br64f, 1.3 mGy: the noisiest sharp case) stacked to the
 requested length as int16 HU, the way a DICOM reader hands it over. Prints one table: skin-air MTF, global
-noise SD, NPS and the body mask of one slice, each the best of three runs.
+noise SD, NPS, the body mask of one slice and the lung mask of the series, each the best of three runs.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from physics.masks import body_mask_2d  # noqa: E402
+from physics.masks import body_mask_2d, lung_mask  # noqa: E402
 from physics.mtf import estimate_mtf  # noqa: E402
 from physics.noise import noise_sd, nps  # noqa: E402
 from simulation.geometry import FORCE  # noqa: E402
@@ -51,6 +51,8 @@ def main() -> None:
     rows.append(("NPS (nps)", t, f"{n.rois} ROIs, f_mean {n.f_mean:.2f}/mm"))
     t, _ = best_of(lambda: body_mask_2d(vol[0].astype(np.float32), pixel_mm=spacing[0]))
     rows.append(("body mask, one slice", t, ""))
+    t, lungs = best_of(lambda: lung_mask(vol, pixel_mm=spacing[0]))
+    rows.append(("lung mask, whole series", t, f"{lungs.mean() * 100:.1f} % of the voxels"))
     print(f"series {vol.shape[1]}x{vol.shape[2]}x{vol.shape[0]} int16, pixel {spacing[0]:.3f} mm")
     print(f"{'measurement':32s} {'seconds':>8s}  result")
     for name, t, note in rows:

@@ -10,7 +10,7 @@ import io
 import numpy as np
 
 from physics.biomarkers import lung_biomarkers
-from physics.masks import body_mask, lung_mask
+from physics.masks import lung_mask
 from physics.mtf import estimate_mtf
 from physics.noise import noise_sd
 
@@ -22,8 +22,7 @@ def _finite(v):
 def input_lungs(job) -> np.ndarray:
     """The lung mask of the input series, computed once per job."""
     if job.lungs is None:
-        pixel = min(job.spacing_mm)
-        job.lungs = lung_mask(job.volume_hu, body_mask(job.volume_hu, pixel_mm=pixel), pixel_mm=pixel)
+        job.lungs = lung_mask(job.volume_hu, pixel_mm=min(job.spacing_mm))
     return job.lungs
 
 
