@@ -127,6 +127,44 @@ def network_numbers(model_dir: Path, batch_sweep=(1, 4, 8), threads_sweep=(1, 2)
             t = time.perf_counter()
             eager(x, m)
             rows.append(("eager, batch 1", f"{time.perf_counter() - t:.3f} s/slice"))
+    torch.set_num_threads(max(threads_sweep))
+    return rows + forward_breakdown(scripted, x, m, gflop, peak)
+
+
+OP_KINDS = {   # aten op -> kind, for the forward's time by kind (torch's profiler names)
+    **dict.fromkeys(["mkldnn_convolution", "_convolution", "convolution", "conv2d", "conv_transpose2d",
+                     "_slow_conv2d_forward"], "convolution"),
+    **dict.fromkeys(["native_batch_norm", "instance_norm", "batch_norm", "_batch_norm_impl_index"], "instance norm"),
+    **dict.fromkeys(["leaky_relu", "sigmoid", "mul", "maximum", "sum", "mean", "addmm", "relu",
+                     "adaptive_avg_pool2d"], "activations and scSE gates"),
+    **dict.fromkeys(["_fft_r2c", "_fft_c2r", "complex", "grid_sampler_2d"], "FFT and spectral weights"),
+    **dict.fromkeys(["max_pool2d_with_indices", "copy_", "cat", "add", "stack", "replication_pad2d"],
+                    "pooling, concatenation, copies"),
+}
+
+
+def forward_breakdown(scripted, x, m, gflop: float | None, peak: float) -> list[tuple[str, str]]:
+    """Where the forward's time goes, by kind of operation (torch's profiler, self CPU time of each aten op),
+    and what the convolutions alone achieve: nearly all of the FLOPs are theirs."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    with torch.no_grad():
+        scripted(x, m)
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            scripted(x, m)
+    spent = {}
+    for e in prof.key_averages():
+        if not e.key.startswith("aten::"):
+            continue
+        kind = OP_KINDS.get(e.key[len("aten::"):], "other")
+        spent[kind] = spent.get(kind, 0.0) + e.self_cpu_time_total / 1e6
+    total = sum(spent.values())
+    rows = [(f"forward time: {k}", f"{100 * v / total:.0f} %") for k, v in sorted(spent.items(), key=lambda kv: -kv[1])]
+    if gflop and spent.get("convolution"):
+        conv = gflop / spent["convolution"]
+        rows.append(("convolutions alone (all FLOPs counted)", f"{conv:.0f} GFLOP/s = {100 * conv / peak:.0f} % of "
+                                                               "the matmul peak"))
     return rows
 
 

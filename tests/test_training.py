@@ -3,6 +3,7 @@ input's effect, and resume giving the same state as an uninterrupted run."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -60,10 +61,42 @@ def test_spectral_mix_is_the_3d_convolution_of_eq_3():
         assert torch.allclose(g.spectral_mix(stack), g.lam(stack)[:, :, 0], atol=1e-5)
 
 
-def test_torchscript_export_equals_eager(tmp_path):
+def _impulse_responses(cfg, sizes=(64, 128, 256)):
+    """The spectral stage's response to a unit impulse at the centre of each size of feature map (its
+    feature-independent part, the response to zeros, taken away), in a 16x16 window around the impulse."""
+    from physics.mtf import mtf_2d
+
+    torch.manual_seed(0)
+    g = HarmonizerGenerator(cfg)
+    xavier_init(g)
+    torch.nn.init.normal_(g.lam.bias)
+    mtf = torch.from_numpy(mtf_2d(model_mtf(np.linspace(0, 0.512, 64), 0.4)).astype(np.float32))[None, None]
+    out = []
+    with torch.no_grad():
+        for n in sizes:
+            f = torch.zeros(1, cfg.spectral_channels, n, n)
+            f[0, 0, n // 2, n // 2] = 1.0
+            r = g.spectral(f, mtf) - g.spectral(torch.zeros_like(f), mtf)
+            out.append(r[0, :, n // 2 - 8:n // 2 + 8, n // 2 - 8:n // 2 + 8])
+    return out
+
+
+def test_shift_invariant_spectral_stage_is_one_filter_for_a_patch_and_a_slice():
+    """Linear systems: a per-frequency complex product on a fixed FFT grid is a convolution, so a patch and a
+    larger image get the same point-spread function. The paper's form (free real mix of Re and Im, 3x3 reach
+    across bins) is not: its conj(F) term reflects the features about the grid's origin."""
+    fixed = replace(TINY, shift_invariant=True, fft_size=256)
+    small, mid, big = _impulse_responses(fixed)
+    assert torch.allclose(small, big, atol=1e-5 * big.abs().max()) and torch.allclose(mid, big, atol=1e-5 * big.abs().max())
+    small, _, big = _impulse_responses(replace(TINY, fft_size=256))
+    assert (small - big).abs().max() > 0.1 * big.abs().max()
+
+
+@pytest.mark.parametrize("cfg", [TINY, replace(TINY, shift_invariant=True, fft_size=64)], ids=["paper", "shift-invariant"])
+def test_torchscript_export_equals_eager(tmp_path, cfg):
     from training.export import export
 
-    g = HarmonizerGenerator(TINY)
+    g = HarmonizerGenerator(cfg)
     xavier_init(g)
     card = export(g, tmp_path / "m", "test", "0.0.1", "tiny", provenance={})
     loaded = torch.jit.load(str(tmp_path / "m" / "model.ts"))

@@ -41,7 +41,9 @@ def build_generator(cfg: dict) -> torch.nn.Module:
     return HarmonizerGenerator(GeneratorConfig(features=tuple(g.get("features", (12, 24, 48, 96))),
                                                spectral_channels=g.get("spectral_channels", 8),
                                                omega_channels=g.get("omega_channels", 16),
-                                               post_channels=g.get("post_channels", 32)))
+                                               post_channels=g.get("post_channels", 32),
+                                               shift_invariant=g.get("shift_invariant", False),
+                                               fft_size=g.get("fft_size", 0)))
 
 
 def _save_atomic(obj, path: Path) -> None:

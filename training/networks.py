@@ -8,6 +8,14 @@
   centred frequency map read at every rfft2 frequency of the image (any image size, same Nyquist units).
 - Lambda: a 3-D convolution over the stack [Re F * W, Im F * W, W] (depth 3, W = Omega's map at each
   frequency) giving the new real and imaginary parts: the MTF both filters the spectrum and enters the mix.
+  ``shift_invariant``: the paper's form (3x3 reach across frequency bins, any real mix of the real and
+  imaginary parts) is not a filter: mixing Re and Im freely adds a term in conj(F), the point reflection of the
+  features about the grid's origin, and a 3x3 reach modulates them by a window the size of the grid. Both change
+  meaning between a 128^2 training patch and a 512^2 slice (this project's v3 fitted its patches, 15 HU RMSE on
+  128^2 crops, and not the same pixels inside a slice, 34 HU). Shift-invariant, Lambda is a per-frequency complex
+  multiplication (kernel 3x1x1, the imaginary rows tied to the real ones) between an unnormalised FFT pair on a
+  fixed ``fft_size`` grid (features zero-padded before the FFT, cropped after): one point-spread function for a
+  patch and for a slice (tested).
 - O: two convolutions on [inverse FFT, I] and a long attention path from the input image: the output is
   I + sigmoid(a(I)) * correction, so an untrained O starts near identity.
 
@@ -31,6 +39,8 @@ class GeneratorConfig:
     spectral_channels: int = 8
     omega_channels: int = 16
     post_channels: int = 32
+    shift_invariant: bool = False                    # Lambda as a filter (see the module notes); False: the paper's
+    fft_size: int = 0                                # fixed FFT grid (zero-padding); 0: the image's own size
 
 
 PAPER_CONFIG = GeneratorConfig(features=(56, 112, 224, 448, 896), spectral_channels=16, omega_channels=64,
@@ -127,7 +137,11 @@ class HarmonizerGenerator(nn.Module):
             nn.ConvTranspose2d(1, co, 4, stride=2, padding=1), nn.LeakyReLU(0.1),
             nn.ConvTranspose2d(co, cs, 4, stride=2, padding=1),
         )
-        self.lam = nn.Conv3d(cs, 2 * cs, kernel_size=(3, 3, 3), padding=(0, 1, 1))
+        self.shift_invariant = bool(config.shift_invariant)
+        reach = 1 if self.shift_invariant else 3
+        self.lam = nn.Conv3d(cs, 2 * cs, kernel_size=(3, reach, reach), padding=(0, reach // 2, reach // 2))
+        self.fft_norm = "backward" if self.shift_invariant else "ortho"
+        self.fft_size = int(config.fft_size)
         self.post = nn.Sequential(
             nn.Conv2d(cs + 1, cp, 3, padding=1), nn.LeakyReLU(0.1), nn.Conv2d(cp, 1, 3, padding=1),
         )
@@ -138,24 +152,37 @@ class HarmonizerGenerator(nn.Module):
         x = image.float()
         h, w = x.shape[-2], x.shape[-1]
         feats = self.gamma(pad_to_multiple(x, self.multiple))[:, :, :h, :w]
-        spec = torch.fft.rfft2(feats, norm="ortho")                            # (B, cs, h, w//2+1)
-        weight = sample_on_rfft(self.omega(mtf2d.float()), h, w)               # (B, cs, h, w//2+1)
-        stack = torch.stack([spec.real * weight, spec.imag * weight, weight], dim=2)   # (B, cs, 3, h, wr)
-        mixed = self.spectral_mix(stack)                                       # (B, 2 cs, h, wr)
-        cs = feats.shape[1]
-        spec = torch.complex(mixed[:, :cs], mixed[:, cs:])
-        back = torch.fft.irfft2(spec, s=(h, w), norm="ortho")
+        back = self.spectral(feats, mtf2d)
         correction = self.post(torch.cat([back, x], dim=1))
         return x + torch.sigmoid(self.attention(x)) * correction
+
+    def spectral(self, feats: torch.Tensor, mtf2d: torch.Tensor) -> torch.Tensor:
+        """F^-1[Λ(F[feats], Ω(MTF2D))]: (B, cs, h, w) features and (B, 1, 64, 64) MTF -> (B, cs, h, w)."""
+        h, w = feats.shape[-2], feats.shape[-1]
+        sh, sw = max(h, self.fft_size), max(w, self.fft_size)                  # the FFT grid (zero-padded)
+        spec = torch.fft.rfft2(feats, s=(sh, sw), norm=self.fft_norm)          # (B, cs, sh, sw//2+1)
+        weight = sample_on_rfft(self.omega(mtf2d.float()), sh, sw)             # (B, cs, sh, sw//2+1)
+        stack = torch.stack([spec.real * weight, spec.imag * weight, weight], dim=2)   # (B, cs, 3, sh, swr)
+        mixed = self.spectral_mix(stack)                                       # (B, 2 cs, sh, swr)
+        cs = feats.shape[1]
+        back = torch.fft.irfft2(torch.complex(mixed[:, :cs], mixed[:, cs:]), s=(sh, sw), norm=self.fft_norm)
+        return back[:, :, :h, :w]
 
 
     def spectral_mix(self, stack: torch.Tensor) -> torch.Tensor:
         """Λ: the 3-D convolution over (B, cs, 3, h, wr) whose kernel spans the whole depth of 3, i.e. exactly a
         2-D convolution over the cs*3 channels with the same weights, which is how it runs (CPU backends have
-        fast 2-D kernels and only a slow generic 3-D one). Returns (B, 2 cs, h, wr)."""
+        fast 2-D kernels and only a slow generic 3-D one). Shift-invariant, the imaginary-part rows are tied to
+        the real-part rows so that [Re', Im'] = H [Re, Im] is a complex product (their own W column stays free).
+        Returns (B, 2 cs, h, wr)."""
         b, c, d, h, w = stack.shape
-        kernel = self.lam.weight.flatten(1, 2)                                  # (2 cs, cs*3, 3, 3)
-        return F.conv2d(stack.reshape(b, c * d, h, w), kernel, self.lam.bias, padding=(1, 1))
+        kernel = self.lam.weight.flatten(1, 2)                                  # (2 cs, cs*3, reach, reach)
+        if self.shift_invariant:
+            re = self.lam.weight[:c]                                            # (cs, cs, 3, 1, 1): [a, -b, g]
+            im = torch.stack([-re[:, :, 1], re[:, :, 0], self.lam.weight[c:, :, 2]], dim=2)   # [b, a, g']
+            kernel = torch.cat([re, im]).flatten(1, 2)
+        pad = kernel.shape[-1] // 2
+        return F.conv2d(stack.reshape(b, c * d, h, w), kernel, self.lam.bias, padding=(pad, pad))
 
 
 class UNetAblation(nn.Module):
