@@ -15,6 +15,14 @@ from pathlib import Path
 warnings.filterwarnings("ignore", message="Current stack size")   # holoscan, imported by monai's namespace
 
 
+def _losses_used(cfg: dict, step: int) -> str:
+    """What the exported weights were trained with: the critic and texture losses join at adversarial_start."""
+    start = cfg["loss"].get("adversarial_start", 0)
+    if step <= start:
+        return f"Huber distance loss alone (step {step}; the critic and texture losses join at step {start})"
+    return f"Huber to step {start}, then Huber + WGAN-GP critic + Gram texture loss to step {step}"
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m training", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -67,6 +75,7 @@ def main(argv=None) -> int:
                                                 for s in ("train", "val", "test")}},
             "checkpoint": str(args.checkpoint), "step": ck.get("step"),
             "run_wall_time_s": round(wall, 1) if wall else None, "run_last_step": last_step, "hardware": hardware(),
+            "losses": _losses_used(cfg, ck.get("step") or 0),
             "texture_features": ck.get("texture_features"), "validation_at_export": ck.get("validation"),
         }
         metrics = json.loads(args.metrics.read_text()) if args.metrics else None
