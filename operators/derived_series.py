@@ -128,14 +128,15 @@ def derived_datasets(sources: list, harmonized_hu: np.ndarray, model: dict, mtf_
 
 
 def write_series(datasets: Iterable[Dataset], out_root: Path, extra_files: dict[str, bytes] | None = None) -> Path:
-    """Write a whole series (plus ``extra_files``) to ``out_root/<SeriesInstanceUID>/`` all or nothing."""
+    """Write a whole series (plus ``extra_files``) to ``out_root/<SeriesInstanceUID>/`` all or nothing;
+    ``datasets`` may be a generator (its first dataset names the folder)."""
+    rest = iter(datasets)
+    first = next(rest)
+
     def fill(folder: Path) -> None:
-        for i, ds in enumerate(datasets):
+        for i, ds in enumerate(itertools.chain([first], rest)):
             ds.save_as(folder / f"CT{i + 1:05d}.dcm", enforce_file_format=True)
         for name, data in (extra_files or {}).items():
             (folder / name).write_bytes(data)
 
-    datasets = iter(datasets)
-    first = next(datasets)
-    datasets = itertools.chain([first], datasets)
     return write_folder(Path(out_root) / str(first.SeriesInstanceUID), fill)

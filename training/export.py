@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from operators.errors import InputError
 from operators.harmonize import sha256_of, verify_model
 
 IO_CONTRACT = {
@@ -78,7 +79,7 @@ def add_metrics(model_dir: Path, metrics: dict) -> dict:
     file, card = verify_model(model_dir)              # the file is the one its card describes
     measured = metrics.get("model_sha256")
     if measured != card["sha256"]:
-        raise SystemExit(f"error: these metrics were measured on sha256 {str(measured)[:12]}..., "
+        raise InputError(f"these metrics were measured on sha256 {str(measured)[:12]}..., "
                          f"not on {file} ({card['sha256'][:12]}...)")
     card["metrics"] = metrics
     (model_dir / "model_card.json").write_text(json.dumps(card, indent=1) + "\n")

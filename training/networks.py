@@ -168,19 +168,19 @@ class HarmonizerGenerator(nn.Module):
         back = torch.fft.irfft2(torch.complex(mixed[:, :cs], mixed[:, cs:]), s=(sh, sw), norm=self.fft_norm)
         return back[:, :, :h, :w]
 
-
     def spectral_mix(self, stack: torch.Tensor) -> torch.Tensor:
         """Λ: the 3-D convolution over (B, cs, 3, h, wr) whose kernel spans the whole depth of 3, i.e. exactly a
         2-D convolution over the cs*3 channels with the same weights, which is how it runs (CPU backends have
         fast 2-D kernels and only a slow generic 3-D one). Shift-invariant, the imaginary-part rows are tied to
-        the real-part rows so that [Re', Im'] = H [Re, Im] is a complex product (their own W column stays free).
-        Returns (B, 2 cs, h, wr)."""
+        the real-part rows so that [Re', Im'] = H [Re, Im] is a complex product (their own W column stays free;
+        their Re and Im columns go unused). Returns (B, 2 cs, h, wr)."""
         b, c, d, h, w = stack.shape
-        kernel = self.lam.weight.flatten(1, 2)                                  # (2 cs, cs*3, reach, reach)
+        weight = self.lam.weight                                                # (2 cs, cs, 3, reach, reach)
         if self.shift_invariant:
-            re = self.lam.weight[:c]                                            # (cs, cs, 3, 1, 1): [a, -b, g]
-            im = torch.stack([-re[:, :, 1], re[:, :, 0], self.lam.weight[c:, :, 2]], dim=2)   # [b, a, g']
-            kernel = torch.cat([re, im]).flatten(1, 2)
+            re = weight[:c]                                                     # (cs, cs, 3, 1, 1): [a, -b, g]
+            im = torch.stack([-re[:, :, 1], re[:, :, 0], weight[c:, :, 2]], dim=2)   # [b, a, g']
+            weight = torch.cat([re, im])
+        kernel = weight.flatten(1, 2)                                           # (2 cs, cs*3, reach, reach)
         pad = kernel.shape[-1] // 2
         return F.conv2d(stack.reshape(b, c * d, h, w), kernel, self.lam.bias, padding=(pad, pad))
 
