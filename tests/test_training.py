@@ -106,6 +106,27 @@ def test_torchscript_export_equals_eager(tmp_path, cfg):
     assert json.loads((tmp_path / "m" / "model_card.json").read_text())["sha256"] == card["sha256"]
 
 
+def test_block_norm_is_instance_norm_and_keeps_channels_last():
+    from monai.networks.blocks import Convolution
+
+    from training.networks import _conv_block
+
+    block = _conv_block(3, 6)
+    norm = next(m for m in block.modules() if isinstance(m, Convolution)).adn.N
+    x = torch.randn(2, 6, 20, 24)
+    assert torch.allclose(norm(x), torch.nn.functional.instance_norm(x), atol=1e-5)
+    assert not list(norm.parameters())                 # no affine: v4's instance-norm weights load unchanged
+    assert norm(x.contiguous(memory_format=torch.channels_last)).is_contiguous(memory_format=torch.channels_last)
+
+
+def test_export_records_the_layout_to_run_in():
+    from training.export import memory_format
+
+    assert memory_format(HarmonizerGenerator(TINY)) == "channels_last"
+    assert memory_format(torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.InstanceNorm2d(4))) == "contiguous"
+    assert memory_format(torch.nn.Linear(3, 3)) == "contiguous"
+
+
 def test_the_mtf_input_changes_the_output():
     x = torch.rand(1, 1, 64, 64)
     sharp, smooth = torch.full((1, 1, 64, 64), 0.9), torch.full((1, 1, 64, 64), 0.2)
@@ -147,7 +168,7 @@ def test_resume_reproduces_an_uninterrupted_run(tmp_path):
     assert len(rows) == 5 and rows[0].startswith("step,loss,huber")
 
 
-def test_warm_start_takes_the_generator_and_starts_counting_afresh(tmp_path):
+def test_warm_start_takes_the_generator_and_the_critic_when_asked_and_counts_afresh(tmp_path):
     source = Trainer(_cfg(tmp_path / "a", steps=2))
     source.attach_data(_phantoms(), _phantoms(1, seed=9))
     source.fit(show_progress=False)
@@ -157,6 +178,15 @@ def test_warm_start_takes_the_generator_and_starts_counting_afresh(tmp_path):
     warm.fit(show_progress=False)
     assert warm.step == 0
     for (name, a), (_, b) in zip(source.G.state_dict().items(), warm.G.state_dict().items()):
+        assert torch.equal(a, b), name
+    assert not torch.equal(source.D.state_dict()["net.0.weight"], warm.D.state_dict()["net.0.weight"])
+
+    cfg = dict(_cfg(tmp_path / "c", steps=0), init_from=str(tmp_path / "a" / "run" / "checkpoint.pt"), seed=99,
+               init_critic=True)
+    with_critic = Trainer(cfg)
+    with_critic.attach_data(_phantoms(), _phantoms(1, seed=9))
+    with_critic.fit(show_progress=False)
+    for (name, a), (_, b) in zip(source.D.state_dict().items(), with_critic.D.state_dict().items()):
         assert torch.equal(a, b), name
 
 

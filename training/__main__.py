@@ -18,6 +18,11 @@ warnings.filterwarnings("ignore", message="Current stack size")   # holoscan, im
 def _losses_used(cfg: dict, step: int) -> str:
     """What the exported weights were trained with: the critic and texture losses join at adversarial_start."""
     start = cfg["loss"].get("adversarial_start", 0)
+    if cfg.get("init_from"):
+        critic = " and critic" if cfg.get("init_critic") else ""
+        return (f"warm-started from {cfg['init_from']}'s generator{critic}, then "
+                + ("Huber alone" if step <= start else "Huber + WGAN-GP critic + Gram texture loss")
+                + f" for {step} steps")
     if step <= start:
         return f"Huber distance loss alone (step {step}; the critic and texture losses join at step {start})"
     return f"Huber to step {start}, then Huber + WGAN-GP critic + Gram texture loss to step {step}"

@@ -116,11 +116,14 @@ class Trainer:
         self.load_state(torch.load(ck, map_location=self.device, weights_only=False))
         return True
 
-    def warm_start(self, path: Path) -> None:
-        """Start from another run's generator weights (``init_from`` in the config: a best.pt or checkpoint.pt);
-        the step count, optimisers, schedules and critic start afresh."""
+    def warm_start(self, path: Path, critic: bool = False) -> None:
+        """Start from another run's generator weights (``init_from`` in the config: a best.pt or checkpoint.pt),
+        and its critic too with ``init_critic: true`` (to go on with an adversarial phase without a critic that
+        knows nothing); the step count, optimisers and schedules start afresh."""
         st = torch.load(path, map_location=self.device, weights_only=False)
         self.G.load_state_dict(st["G"])
+        if critic:
+            _plain(self.D).load_state_dict(st["D"])
 
     # ---- one step ---------------------------------------------------------------------------------------
     def train_step(self, batch: dict) -> dict:
@@ -185,7 +188,7 @@ class Trainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         resumed = self.resume()
         if not resumed and cfg.get("init_from"):
-            self.warm_start(Path(cfg["init_from"]))
+            self.warm_start(Path(cfg["init_from"]), critic=cfg.get("init_critic", False))
         main = self.rank == 0
         if main:
             (self.run_dir / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
