@@ -5,9 +5,10 @@
 Prints one table: process start-up (imports + study scan), SDK load and select, series to volume, MTF,
 inference, QA report, writing, total wall time and peak RSS of the app process; then the network's forward
 GFLOP per slice (torch's FLOP counter on the eager model rebuilt from the card's config) and the achieved
-GFLOP/s against a float32 matmul peak and a 3x3-convolution peak measured in the same run; TorchScript vs eager
-and a batch/thread sweep; DICOM write throughput against a raw write of the same bytes; and the resident memory
-of one process that runs the app on ``--studies`` studies in a row (the app's own ``main``, a fresh Application each time). The study
+GFLOP/s against a float32 matmul peak and a 3x3-convolution peak measured in the same run; TorchScript vs
+eager and vs the other memory layout (channels_last or not); a batch/thread sweep; DICOM write throughput
+against a raw write of the same bytes; and the resident memory of one process that runs the app on
+``--studies`` studies in a row (the app's own ``main``, a fresh Application each time). The study
 is simulated once into data/bench_study_<N> (python -m simulation study ...).
 """
 from __future__ import annotations
@@ -83,19 +84,19 @@ def network_numbers(model_dir: Path, batch_sweep=(1, 4, 8), threads_sweep=(1, 2)
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from operators.harmonize import resolve_model
+    from operators.harmonize import channels_last, load_model
 
-    file = resolve_model(model_dir)
-    card = json.loads((file.parent / "model_card.json").read_text())
-    scripted = torch.jit.load(str(file)).eval()
-    rows = []
+    loaded = load_model(model_dir, device=torch.device("cpu"))          # as the app loads it (layout from the card)
+    file, card, scripted = loaded.path, loaded.card, loaded.module
+    layout = card.get("memory_format", "contiguous")
+    rows = [("layout the app runs it in (model card)", layout)]
     cfg = card.get("provenance", {}).get("config")
     eager = None
     if cfg:
         from training.fit import build_generator
 
         eager = build_generator(cfg).eval()
-    x, m = torch.rand(1, 1, 512, 512), torch.rand(1, 1, 64, 64)
+    x, m = torch.rand(1, 1, 512, 512).contiguous(memory_format=torch.channels_last), torch.rand(1, 1, 64, 64)
     if eager is not None:
         with torch.no_grad(), FlopCounterMode(display=False) as fc:
             eager(x, m)
@@ -121,20 +122,26 @@ def network_numbers(model_dir: Path, batch_sweep=(1, 4, 8), threads_sweep=(1, 2)
                 note += (f", {gflop / per:.0f} GFLOP/s = {100 * gflop / per / peak:.0f} % of the matmul peak, "
                          f"{100 * gflop / per / conv_peak:.0f} % of the convolution peak")
             rows.append((f"TorchScript, batch {batch}, {threads} thread(s)", note))
-    if eager is not None:
-        with torch.no_grad():
-            eager(x, m)
-            t = time.perf_counter()
-            eager(x, m)
-            rows.append(("eager, batch 1", f"{time.perf_counter() - t:.3f} s/slice"))
     torch.set_num_threads(max(threads_sweep))
+    other = torch.jit.load(str(file)).eval()                            # the same file in the other layout
+    other = channels_last(other) if layout == "contiguous" else other
+    variants = [("TorchScript, the other layout (batch 1)", other)]
+    if eager is not None:
+        variants.append(("eager, batch 1", channels_last(eager) if layout == "channels_last" else eager))
+    for name, net in variants:
+        with torch.no_grad():
+            net(x, m)
+            t = time.perf_counter()
+            net(x, m)
+            rows.append((name, f"{time.perf_counter() - t:.3f} s/slice"))
     return rows + forward_breakdown(scripted, x, m, gflop, peak)
 
 
 OP_KINDS = {   # aten op -> kind, for the forward's time by kind (torch's profiler names)
     **dict.fromkeys(["mkldnn_convolution", "_convolution", "convolution", "conv2d", "conv_transpose2d",
                      "_slow_conv2d_forward"], "convolution"),
-    **dict.fromkeys(["native_batch_norm", "instance_norm", "batch_norm", "_batch_norm_impl_index"], "instance norm"),
+    **dict.fromkeys(["native_batch_norm", "instance_norm", "batch_norm", "_batch_norm_impl_index",
+                     "native_group_norm", "group_norm"], "instance norm"),
     **dict.fromkeys(["leaky_relu", "sigmoid", "mul", "maximum", "sum", "mean", "addmm", "relu",
                      "adaptive_avg_pool2d"], "activations and scSE gates"),
     **dict.fromkeys(["_fft_r2c", "_fft_c2r", "complex", "grid_sampler_2d"], "FFT and spectral weights"),

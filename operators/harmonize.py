@@ -65,7 +65,21 @@ def load_model(path: Path, device: torch.device | None = None) -> LoadedModel:
     device = device or pick_device()
     sdk_model = TorchScriptModel(str(file), card.get("name", "harmonizer"))
     sdk_model.predictor = torch.jit.load(str(file), map_location=device).eval()   # the SDK's class, our device
-    return LoadedModel(sdk_model.predictor, card, file, device)
+    module = sdk_model.predictor
+    if card.get("memory_format") == "channels_last":       # the exporter's word (training.export.memory_format)
+        module = channels_last(module)
+    return LoadedModel(module, card, file, device)
+
+
+def channels_last(module: torch.nn.Module) -> torch.nn.Module:
+    """Store the 2-D convolution weights channels_last (in place; the file and its sha256 are untouched): the
+    convolutions then produce and take channels_last activations, which oneDNN runs faster on the CPU at the
+    harmonizer's widths (benchmarks/app_end_to_end.py measures it), and CUDA's tensor cores want."""
+    with torch.no_grad():
+        for p in module.parameters():
+            if p.dim() == 4:
+                p.data = p.data.contiguous(memory_format=torch.channels_last)
+    return module
 
 
 def verify_model(path: Path) -> tuple[Path, dict]:
@@ -107,8 +121,10 @@ def harmonize_volume(model: LoadedModel, volume_hu: np.ndarray, mtf2d: np.ndarra
                      batch: int = BATCH_SLICES) -> np.ndarray:
     """Run the model on every slice of ``(K, rows, cols)`` HU; returns float32 HU of the same shape.
 
-    CUDA: batch sized by free memory, autocast (bfloat16 where supported, else float16), channels_last,
-    pinned host memory, non-blocking copies. CPU: float32, ``batch`` slices at a time, no CUDA call at all."""
+    The input goes in channels_last (one channel: the same bytes), so a network whose weights are stored so runs
+    channels_last throughout (see ``channels_last``). CUDA: batch sized by free memory, autocast (bfloat16 where
+    supported, else float16), pinned host memory, non-blocking copies. CPU: float32, ``batch`` slices at a time,
+    no CUDA call at all."""
     card = model.card
     offset, scale = float(card.get("hu_offset", 1024.0)), float(card.get("hu_scale", 2048.0))
     flip_r, flip_c = canonical_flips(orientation)
@@ -132,8 +148,8 @@ def harmonize_volume(model: LoadedModel, volume_hu: np.ndarray, mtf2d: np.ndarra
             chunk = torch.from_numpy(np.ascontiguousarray(vol[start:start + batch]))[:, None]
             chunk = (chunk + offset) / scale
             if cuda:
-                chunk = chunk.pin_memory().to(model.device, non_blocking=True).contiguous(
-                    memory_format=torch.channels_last)
+                chunk = chunk.pin_memory().to(model.device, non_blocking=True)
+            chunk = chunk.contiguous(memory_format=torch.channels_last)
             y = model.module(chunk, mtf.expand(chunk.shape[0], -1, -1, -1))
             out[start:start + batch] = (y.float()[:, 0] * scale - offset).cpu().numpy()
     if flip_c:

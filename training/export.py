@@ -57,6 +57,7 @@ def export(module: torch.nn.Module, out_dir: Path, name: str, version: str, desc
         "sha256": sha256_of(model_path),
         "parameters": int(sum(p.numel() for p in module.parameters())),
         **IO_CONTRACT,
+        "memory_format": memory_format(module),
         "provenance": {
             "command": " ".join(["python -m training"] + sys.argv[1:]),
             "exported_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -70,6 +71,15 @@ def export(module: torch.nn.Module, out_dir: Path, name: str, version: str, desc
     (out_dir / "model_card.json").write_text(json.dumps(card, indent=1) + "\n")
     (out_dir / "MODEL_CARD.md").write_text(card_markdown(card))
     return card
+
+
+def memory_format(module: torch.nn.Module) -> str:
+    """The layout the app should run ``module`` in: ``channels_last`` for a convolutional network none of whose
+    layers forces channels-first (torch's instance norm does: it copies a channels_last tensor to channels-first
+    and back, which costs more than oneDNN's channels_last convolutions gain), else ``contiguous``."""
+    convolutional = any(p.dim() == 4 for p in module.parameters())
+    forces_nchw = any(isinstance(m, torch.nn.modules.instancenorm._InstanceNorm) for m in module.modules())
+    return "channels_last" if convolutional and not forces_nchw else "contiguous"
 
 
 def add_metrics(model_dir: Path, metrics: dict) -> dict:

@@ -70,11 +70,19 @@ class SCSE(nn.Module):
         return torch.maximum(self.channel(x), self.spatial(x))
 
 
+def _instance_norm(channels: int) -> tuple:
+    """Instance norm (no affine), written as a group norm with one group per channel: the same numbers, and
+    torch's group norm keeps a channels_last tensor as it is on the CPU where its instance norm copies it to
+    channels-first and back (benchmarks/app_end_to_end.py). No parameters either way: weights load across."""
+    return ("group", {"num_groups": channels, "affine": False})
+
+
 def _conv_block(cin: int, cout: int) -> nn.Sequential:
     """Two 3x3 conv + instance norm + leaky ReLU (MONAI Convolution), then scSE. (B, cin, H, W) -> (B, cout, H, W)."""
+    act = ("leakyrelu", {"negative_slope": 0.1})
     return nn.Sequential(
-        Convolution(2, cin, cout, kernel_size=3, act=("leakyrelu", {"negative_slope": 0.1}), norm="instance"),
-        Convolution(2, cout, cout, kernel_size=3, act=("leakyrelu", {"negative_slope": 0.1}), norm="instance"),
+        Convolution(2, cin, cout, kernel_size=3, act=act, norm=_instance_norm(cout)),
+        Convolution(2, cout, cout, kernel_size=3, act=act, norm=_instance_norm(cout)),
         SCSE(cout),
     )
 
