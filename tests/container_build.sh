@@ -23,10 +23,13 @@ if ! docker image inspect "$BASE" >/dev/null 2>&1; then
   rm -rf "$root"
 fi
 
-if [ ! -f wheelhouse/.complete ]; then
+# The wheelhouse is complete for one requirements.txt: .complete holds its sha256, so a changed pin (py-spy,
+# added later, once went missing from an older wheelhouse and broke the offline install) fetches again.
+want=$(sha256sum requirements.txt | cut -d' ' -f1)
+if [ "$(cat wheelhouse/.complete 2>/dev/null)" != "$want" ]; then
   mkdir -p wheelhouse
   .venv/bin/pip download --quiet -r requirements.txt -d wheelhouse
-  touch wheelhouse/.complete
+  echo "$want" > wheelhouse/.complete
 fi
 
 docker build --network host --build-arg BASE_IMAGE="$BASE" --build-arg OFFLINE=1 -t "$IMAGE" .
