@@ -54,35 +54,25 @@ def run_app(study: Path, model: str | None) -> tuple[dict, float, float]:
     return stages, wall, peak_gb
 
 
-def matmul_peak_gflops(n: int = 2048, repeat: int = 5) -> float:
+def matmul_peak_gflops(n: int = 2048) -> float:
     import torch
 
     a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    t = time.perf_counter()
-    for _ in range(repeat):
-        a @ b
-    return 2 * n**3 * repeat / (time.perf_counter() - t) / 1e9
+    return 2 * n**3 / seconds_per_call(torch.matmul, a, b, warmup=1, repeat=5) / 1e9
 
 
-def conv_peak_gflops(channels: int = 128, size: int = 128, repeat: int = 5) -> float:
+def conv_peak_gflops(channels: int = 128, size: int = 128) -> float:
     """The best a 3x3 convolution runs at on this CPU (oneDNN, wide channels: compute-bound), GFLOP/s."""
     import torch
 
     conv = torch.nn.Conv2d(channels, channels, 3, padding=1, bias=False).eval()
     x = torch.randn(1, channels, size, size)
-    with torch.no_grad():
-        conv(x)
-        t = time.perf_counter()
-        for _ in range(repeat):
-            conv(x)
-        seconds = time.perf_counter() - t
-    return 2 * 9 * channels**2 * size**2 * repeat / seconds / 1e9
+    return 2 * 9 * channels**2 * size**2 / seconds_per_call(conv, x, warmup=1, repeat=5) / 1e9
 
 
 def seconds_per_call(net, *inputs, warmup: int = 3, repeat: int = 3) -> float:
     """Median seconds of ``repeat`` calls after ``warmup`` (TorchScript's profiling executor optimises its graph
-    on the second and third calls)."""
+    on the second and third calls; the median, because this VM's timings jump from call to call)."""
     import torch
 
     times = []
@@ -111,7 +101,7 @@ def network_numbers(model_dir: Path, batch_sweep=(1, 4, 8), threads_sweep=(1, 2)
         from training.fit import build_generator
 
         eager = build_generator(cfg).eval()
-    x, m = torch.rand(1, 1, 512, 512).contiguous(memory_format=torch.channels_last), torch.rand(1, 1, 64, 64)
+    x, m = torch.rand(1, 1, 512, 512), torch.rand(1, 1, 64, 64)
     if eager is not None:
         with torch.no_grad(), FlopCounterMode(display=False) as fc:
             eager(x, m)

@@ -121,10 +121,10 @@ def harmonize_volume(model: LoadedModel, volume_hu: np.ndarray, mtf2d: np.ndarra
                      batch: int = BATCH_SLICES) -> np.ndarray:
     """Run the model on every slice of ``(K, rows, cols)`` HU; returns float32 HU of the same shape.
 
-    The input goes in channels_last (one channel: the same bytes), so a network whose weights are stored so runs
-    channels_last throughout (see ``channels_last``). CUDA: batch sized by free memory, autocast (bfloat16 where
-    supported, else float16), pinned host memory, non-blocking copies. CPU: float32, ``batch`` slices at a time,
-    no CUDA call at all."""
+    A network whose weights ``load_model`` stored channels_last runs channels_last throughout (the one-channel
+    input is both layouts at once). CUDA: batch sized by free memory, autocast (bfloat16 where supported, else
+    float16), pinned host memory, non-blocking copies. CPU: float32, ``batch`` slices at a time, no CUDA call
+    at all."""
     card = model.card
     offset, scale = float(card.get("hu_offset", 1024.0)), float(card.get("hu_scale", 2048.0))
     flip_r, flip_c = canonical_flips(orientation)
@@ -149,7 +149,6 @@ def harmonize_volume(model: LoadedModel, volume_hu: np.ndarray, mtf2d: np.ndarra
             chunk = (chunk + offset) / scale
             if cuda:
                 chunk = chunk.pin_memory().to(model.device, non_blocking=True)
-            chunk = chunk.contiguous(memory_format=torch.channels_last)
             y = model.module(chunk, mtf.expand(chunk.shape[0], -1, -1, -1))
             out[start:start + batch] = (y.float()[:, 0] * scale - offset).cpu().numpy()
     if flip_c:
