@@ -188,6 +188,58 @@ def test_warm_start_takes_the_generator_and_the_critic_when_asked_and_counts_afr
     with_critic.fit(show_progress=False)
     for (name, a), (_, b) in zip(source.D.state_dict().items(), with_critic.D.state_dict().items()):
         assert torch.equal(a, b), name
+    # the warm start is validated at step 0 and is the best so far; a best.pt (no critic) takes another file's
+    assert (tmp_path / "c" / "run" / "validation.csv").read_text().splitlines()[1].startswith("0,")
+    assert torch.load(tmp_path / "c" / "run" / "best.pt", weights_only=False)["step"] == 0
+    cfg = dict(_cfg(tmp_path / "d", steps=0), init_from=str(tmp_path / "c" / "run" / "best.pt"), seed=99,
+               init_critic=str(tmp_path / "a" / "run" / "checkpoint.pt"))
+    from_best = Trainer(cfg)
+    from_best.attach_data(_phantoms(), _phantoms(1, seed=9))
+    from_best.fit(show_progress=False)
+    assert torch.equal(source.D.state_dict()["net.0.weight"], from_best.D.state_dict()["net.0.weight"])
+
+
+def test_lung_density_terms_measure_laa950_and_mean_lung_hu():
+    """Known answers: a target whose lung is half -1000 HU and half -900 HU has LAA-950 = 50 %; an output of
+    -900 HU everywhere has 0 %, and a mean 50 HU higher. Outside the lung nothing counts."""
+    from training.losses import lung_density_terms
+
+    def norm(hu):
+        return (torch.as_tensor(hu, dtype=torch.float32) + 1024.0) / 2048.0
+
+    lung = torch.zeros(1, 1, 32, 32)
+    lung[..., 8:24, :] = 1
+    target = torch.full((1, 1, 32, 32), -900.0)
+    target[..., 8:16, :] = -1000.0
+    target[..., :8, :] = 40.0                        # not lung: any value
+    output = torch.full((1, 1, 32, 32), -900.0)
+    laa, lung_hu = lung_density_terms(norm(output), norm(target), lung)
+    assert float(laa) == pytest.approx(50.0**2, rel=1e-3)
+    assert float(lung_hu) == pytest.approx(50.0**2, rel=1e-4)
+    laa, lung_hu = lung_density_terms(norm(target), norm(target), lung)
+    assert float(laa) == 0 and float(lung_hu) == 0
+    assert all(float(t) == 0 for t in lung_density_terms(norm(output), norm(target), torch.zeros_like(lung)))
+
+    # their gradient moves the output towards the target's biomarkers
+    out = norm(output + torch.randn(output.shape) * 30).requires_grad_(True)
+    before = lung_density_terms(out, norm(target), lung)
+    sum(before).backward()
+    with torch.no_grad():
+        stepped = out - 1e-7 * out.grad
+    after = lung_density_terms(stepped, norm(target), lung)
+    assert float(after[0]) < float(before[0].detach()) and float(after[1]) < float(before[1].detach())
+
+
+def test_lung_density_loss_trains_and_is_logged(tmp_path):
+    cfg = _cfg(tmp_path, steps=1)
+    cfg["loss"].update(laa_weight=0.01, lung_hu_weight=0.0005)
+    t = Trainer(cfg)
+    t.attach_data(_phantoms(), _phantoms(1, seed=9))
+    logs = t.train_step(t.train_sampler.batch(2))
+    assert logs["laa"] >= 0 and logs["lung_hu"] >= 0
+    from training.__main__ import _losses_used
+
+    assert "not in the paper" in _losses_used(cfg, 1) and "not in the paper" not in _losses_used(_cfg(tmp_path), 1)
 
 
 @pytest.mark.slow

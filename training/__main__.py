@@ -16,16 +16,22 @@ warnings.filterwarnings("ignore", message="Current stack size")   # holoscan, im
 
 
 def _losses_used(cfg: dict, step: int) -> str:
-    """What the exported weights were trained with: the critic and texture losses join at adversarial_start."""
-    start = cfg["loss"].get("adversarial_start", 0)
+    """What the exported weights were trained with: the critic and texture losses join at adversarial_start;
+    the lung-density terms (not in the paper) are named when their weights are set."""
+    L = cfg["loss"]
+    start = L.get("adversarial_start", 0)
+    density = [f"{name} x {L[key]}" for key, name in (("laa_weight", "soft LAA-950"), ("lung_hu_weight", "mean lung HU"))
+               if L.get(key)]
+    extra = f" (+ {' + '.join(density)} squared differences, not in the paper)" if density else ""
     if cfg.get("init_from"):
-        critic = " and critic" if cfg.get("init_critic") else ""
+        critic = cfg.get("init_critic")
+        critic = "" if not critic else " and critic" if critic is True else f" and {critic}'s critic"
         return (f"warm-started from {cfg['init_from']}'s generator{critic}, then "
                 + ("Huber alone" if step <= start else "Huber + WGAN-GP critic + Gram texture loss")
-                + f" for {step} steps")
+                + f"{extra} for {step} steps")
     if step <= start:
-        return f"Huber distance loss alone (step {step}; the critic and texture losses join at step {start})"
-    return f"Huber to step {start}, then Huber + WGAN-GP critic + Gram texture loss to step {step}"
+        return f"Huber distance loss alone{extra} (step {step}; the critic and texture losses join at step {start})"
+    return f"Huber to step {start}, then Huber + WGAN-GP critic + Gram texture loss{extra} to step {step}"
 
 
 def main(argv=None) -> int:

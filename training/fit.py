@@ -6,7 +6,8 @@ critic, both optimisers and schedulers, the step, the sampler's and torch's RNG 
 a rerun of the same command continues where the last one stopped and reaches the same state as an
 uninterrupted run. ``run_dir/log.csv`` gets one line per step; validation (full 512x512 slices of the
 validation phantoms: SSIM, PSNR, NRMSE against GT, see evaluation/metrics.py) every ``validate_every`` steps
-goes to ``run_dir/validation.csv`` and the best generator (lowest NRMSE) to ``run_dir/best.pt``.
+goes to ``run_dir/validation.csv`` and the best generator (lowest NRMSE, or lowest ``select_by`` metric) to
+``run_dir/best.pt``.
 
 Multi-GPU: ``torchrun --nproc_per_node=N -m training fit --config ...`` (DistributedDataParallel; each rank
 draws its own patches; rank 0 writes checkpoints and logs).
@@ -24,7 +25,7 @@ import torch
 import yaml
 
 from .data import PatchSampler, load_split, normalise, validation_slices
-from .losses import gradient_penalty, huber, texture_extractor, texture_loss
+from .losses import gradient_penalty, huber, lung_density_terms, texture_extractor, texture_loss
 from .networks import Discriminator, GeneratorConfig, HarmonizerGenerator, UNetAblation, xavier_init
 
 
@@ -70,7 +71,7 @@ class Trainer:
         self.sched_d = torch.optim.lr_scheduler.CyclicLR(self.opt_d, **cyc)
         self.features, self.features_note = texture_extractor(cfg.get("texture_features"))
         self.features = self.features.to(self.device)
-        self.step, self.wall_s, self.best_nrmse = 0, 0.0, float("inf")
+        self.step, self.wall_s, self.best_score = 0, 0.0, float("inf")
         self.train_sampler = None
         self.model_g = self.G
         if world > 1:
@@ -89,7 +90,7 @@ class Trainer:
 
     # ---- state ------------------------------------------------------------------------------------------
     def state(self) -> dict:
-        return {"step": self.step, "wall_s": self.wall_s, "best_nrmse": self.best_nrmse,
+        return {"step": self.step, "wall_s": self.wall_s, "best_score": self.best_score,
                 "G": self.G.state_dict(), "D": _plain(self.D).state_dict(),
                 "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
                 "sched_g": self.sched_g.state_dict(), "sched_d": self.sched_d.state_dict(),
@@ -98,7 +99,8 @@ class Trainer:
                 "texture_features": self.features_note}
 
     def load_state(self, st: dict) -> None:
-        self.step, self.wall_s, self.best_nrmse = st["step"], st["wall_s"], st["best_nrmse"]
+        self.step, self.wall_s = st["step"], st["wall_s"]
+        self.best_score = st.get("best_score", st.get("best_nrmse"))   # runs before select_by saved best_nrmse
         self.G.load_state_dict(st["G"])
         _plain(self.D).load_state_dict(st["D"])
         self.opt_g.load_state_dict(st["opt_g"])
@@ -116,13 +118,16 @@ class Trainer:
         self.load_state(torch.load(ck, map_location=self.device, weights_only=False))
         return True
 
-    def warm_start(self, path: Path, critic: bool = False) -> None:
+    def warm_start(self, path: Path, critic: bool | str = False) -> None:
         """Start from another run's generator weights (``init_from`` in the config: a best.pt or checkpoint.pt),
         and its critic too with ``init_critic: true`` (to go on with an adversarial phase without a critic that
-        knows nothing); the step count, optimisers and schedules start afresh."""
+        knows nothing), or the critic of another file with ``init_critic: PATH`` (a best.pt holds no critic);
+        the step count, optimisers and schedules start afresh."""
         st = torch.load(path, map_location=self.device, weights_only=False)
         self.G.load_state_dict(st["G"])
         if critic:
+            if not isinstance(critic, bool):
+                st = torch.load(critic, map_location=self.device, weights_only=False)
             _plain(self.D).load_state_dict(st["D"])
 
     # ---- one step ---------------------------------------------------------------------------------------
@@ -147,6 +152,10 @@ class Trainer:
         out = self.model_g(x, mtf)
         dist = huber(out, y, L["huber_delta"])
         loss = L["huber_weight"] * dist
+        if L.get("laa_weight", 0.0) or L.get("lung_hu_weight", 0.0):      # beyond the paper: off unless set
+            laa, lung_hu = lung_density_terms(out, y, lung, L.get("laa_tau_hu", 5.0))
+            loss = loss + L.get("laa_weight", 0.0) * laa + L.get("lung_hu_weight", 0.0) * lung_hu
+            logs.update(laa=float(laa.detach()), lung_hu=float(lung_hu.detach()))
         if adversarial:
             adv = -self.D(x, out).mean()
             tex = texture_loss(self.features, out, y, lung)
@@ -164,19 +173,29 @@ class Trainer:
     # ---- validation -------------------------------------------------------------------------------------
     @torch.no_grad()
     def validate(self) -> dict:
+        """Mean SSIM, PSNR, NRMSE over the validation slices, and the lung biomarkers' absolute bias over
+        their lungs pooled (LAA-950 in %, mean lung HU)."""
         from evaluation.metrics import image_metrics
         from physics.mtf import mtf_2d
 
         self.G.eval()
-        rows = []
+        rows, lung_out, lung_gt = [], [], []
         for p, k, r in self.val_items:
             ph = self.val[p]
             x = torch.from_numpy(normalise(ph.renditions[r, k]))[None, None].to(self.device)
             m = torch.from_numpy(mtf_2d(ph.mtf[r]))[None, None].to(self.device)
             out = (self.G(x, m)[0, 0].cpu().numpy() * 2048.0 - 1024.0)
             rows.append(image_metrics(out, ph.gt[k]))
+            lung = ph.lung[k] > 0
+            lung_out.append(out[lung])
+            lung_gt.append(np.asarray(ph.gt[k], np.float32)[lung])
         self.G.train()
-        return {key: float(np.mean([row[key] for row in rows])) for key in rows[0]}
+        metrics = {key: float(np.mean([row[key] for row in rows])) for key in rows[0]}
+        lo, lg = np.concatenate(lung_out), np.concatenate(lung_gt)
+        if lg.size:
+            metrics["laa950_abs_bias_percent"] = float(100.0 * abs(np.mean(lo < -950.0) - np.mean(lg < -950.0)))
+            metrics["lung_hu_abs_bias"] = float(abs(lo.mean() - lg.mean()))
+        return metrics
 
     # ---- loop -------------------------------------------------------------------------------------------
     def fit(self, show_progress: bool = True) -> None:
@@ -187,14 +206,16 @@ class Trainer:
             self.attach_data()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         resumed = self.resume()
-        if not resumed and cfg.get("init_from"):
-            self.warm_start(Path(cfg["init_from"]), critic=cfg.get("init_critic", False))
         main = self.rank == 0
         if main:
             (self.run_dir / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-        log_path, val_path = self.run_dir / "log.csv", self.run_dir / "validation.csv"
         bar = tqdm(total=cfg["steps"], initial=self.step, disable=not (show_progress and main), unit="step",
                    desc="resumed" if resumed else "training")
+        if not resumed and cfg.get("init_from"):
+            self.warm_start(Path(cfg["init_from"]), critic=cfg.get("init_critic", False))
+            if main:
+                self._validate(bar.write)     # step 0: the warm start is a candidate for best.pt too
+        log_path = self.run_dir / "log.csv"
         t0 = time.time()
         while self.step < cfg["steps"]:
             logs = self.train_step(self.train_sampler.batch(cfg["batch"]))
@@ -203,25 +224,31 @@ class Trainer:
                 bar.update(1)
                 bar.set_postfix(loss=f"{logs['loss']:.3f}", huber=f"{logs['huber']:.2e}")
             if main and (self.step % cfg.get("validate_every", 500) == 0 or self.step == cfg["steps"]):
-                metrics = self.validate()
-                _append_csv(val_path, {"step": self.step, **metrics})
-                bar.write(f"step {self.step}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
-                if metrics["nrmse_percent"] < self.best_nrmse:
-                    self.best_nrmse = metrics["nrmse_percent"]
-                    _save_atomic({"G": self.G.state_dict(), "config": cfg, "step": self.step, "validation": metrics,
-                                  "texture_features": self.features_note}, self.run_dir / "best.pt")
+                self._validate(bar.write)
             if main and (self.step % cfg.get("checkpoint_every", 100) == 0 or self.step == cfg["steps"]):
                 self.wall_s += time.time() - t0
                 t0 = time.time()
                 _save_atomic(self.state(), self.run_dir / "checkpoint.pt")
         bar.close()
 
+    def _validate(self, write) -> None:
+        """Validate, log to validation.csv, and keep the generator in best.pt when its ``select_by`` metric
+        (lower is better; NRMSE unless the config says) is the lowest yet."""
+        metrics = self.validate()
+        _append_csv(self.run_dir / "validation.csv", {"step": self.step, **metrics})
+        write(f"step {self.step}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+        score = metrics[self.cfg.get("select_by", "nrmse_percent")]
+        if score < self.best_score:
+            self.best_score = score
+            _save_atomic({"G": self.G.state_dict(), "config": self.cfg, "step": self.step, "validation": metrics,
+                          "texture_features": self.features_note}, self.run_dir / "best.pt")
+
 
 def _plain(module):
     return module.module if isinstance(module, torch.nn.parallel.DistributedDataParallel) else module
 
 
-LOG_FIELDS = ["step", "loss", "huber", "adversarial", "texture", "critic", "gp", "lr"]
+LOG_FIELDS = ["step", "loss", "huber", "adversarial", "texture", "critic", "gp", "laa", "lung_hu", "lr"]
 
 
 def _append_csv(path: Path, row: dict, fields: list[str] | None = None) -> None:

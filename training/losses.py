@@ -1,4 +1,5 @@
-"""Training losses (paper Eq. 4-8): Huber distance, WGAN-GP adversarial, Gram-matrix texture on the lungs.
+"""Training losses (paper Eq. 4-8): Huber distance, WGAN-GP adversarial, Gram-matrix texture on the lungs;
+and, beyond the paper, an optional lung-density loss on the two biomarkers the pixel losses leave biased.
 
 Texture features: the paper uses ImageNet VGG-19; nothing can be downloaded here, so a TorchScript feature
 extractor given as ``texture_features`` in the config is used when a user has one (it must map (B, 1, H, W)
@@ -72,3 +73,25 @@ def texture_loss(features: nn.Module, output: torch.Tensor, target: torch.Tensor
         go, gt = gram(fo), gram(ft)
         loss = loss + ((go - gt) ** 2).sum() / ((gt**2).sum() + 1e-12)
     return loss
+
+
+def lung_density_terms(output: torch.Tensor, target: torch.Tensor, lung: torch.Tensor, tau_hu: float = 5.0,
+                       hu_offset: float = 1024.0, hu_scale: float = 2048.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Not in the paper: ((dLAA-950 in %)^2, (d mean lung HU)^2) between output and target, pooled over the
+    batch's lung pixels (images normalised as (HU + hu_offset) / hu_scale). LAA-950 is made differentiable
+    with a sigmoid step of width ``tau_hu`` at -950 HU; the mean lung HU is lung mass per lung volume
+    (physics/biomarkers.py), so 1 HU here is about 0.6 % of a lung's mass. Zeros with fewer than 64 lung
+    pixels.
+    """
+    n = lung.sum()
+    if float(n) < 64:
+        return output.new_zeros(()), output.new_zeros(())
+    hu_out, hu_gt = output * hu_scale - hu_offset, target * hu_scale - hu_offset
+
+    def laa(hu):
+        return 100.0 * (torch.sigmoid((-950.0 - hu) / tau_hu) * lung).sum() / n
+
+    def mean(hu):
+        return (hu * lung).sum() / n
+
+    return (laa(hu_out) - laa(hu_gt)) ** 2, (mean(hu_out) - mean(hu_gt)) ** 2
