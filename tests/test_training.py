@@ -201,7 +201,8 @@ def test_warm_start_takes_the_generator_and_the_critic_when_asked_and_counts_afr
 
 def test_lung_density_terms_measure_laa950_and_mean_lung_hu():
     """Known answers: a target whose lung is half -1000 HU and half -900 HU has LAA-950 = 50 %; an output of
-    -900 HU everywhere has 0 %, and a mean 50 HU higher. Outside the lung nothing counts."""
+    -900 HU everywhere has 0 %, and a mean 50 HU higher; below -925 HU too the shares are 50 and 0 %, and
+    below -850 HU both are 100 %. Outside the lung nothing counts."""
     from training.losses import lung_density_terms
 
     def norm(hu):
@@ -216,6 +217,8 @@ def test_lung_density_terms_measure_laa950_and_mean_lung_hu():
     laa, lung_hu = lung_density_terms(norm(output), norm(target), lung)
     assert float(laa) == pytest.approx(50.0**2, rel=1e-3)
     assert float(lung_hu) == pytest.approx(50.0**2, rel=1e-4)
+    cdf, _ = lung_density_terms(norm(output), norm(target), lung, thresholds_hu=(-950.0, -925.0, -850.0))
+    assert float(cdf) == pytest.approx(2 * 50.0**2, rel=1e-2)     # -900 HU is only 5 sigmoid widths from -925
     laa, lung_hu = lung_density_terms(norm(target), norm(target), lung)
     assert float(laa) == 0 and float(lung_hu) == 0
     assert all(float(t) == 0 for t in lung_density_terms(norm(output), norm(target), torch.zeros_like(lung)))
@@ -230,13 +233,14 @@ def test_lung_density_terms_measure_laa950_and_mean_lung_hu():
     assert float(after[0]) < float(before[0].detach()) and float(after[1]) < float(before[1].detach())
 
 
-def test_lung_density_loss_trains_and_is_logged(tmp_path):
+def test_lung_density_loss_joins_the_paper_losses_and_is_logged(tmp_path):
     cfg = _cfg(tmp_path, steps=1)
-    cfg["loss"].update(laa_weight=0.01, lung_hu_weight=0.0005)
+    cfg["loss"].update(lung_cdf_weight=0.005, lung_cdf_hu=[-950.0, -900.0], lung_hu_weight=0.005, adversarial_start=0)
     t = Trainer(cfg)
     t.attach_data(_phantoms(), _phantoms(1, seed=9))
     logs = t.train_step(t.train_sampler.batch(2))
-    assert logs["laa"] >= 0 and logs["lung_hu"] >= 0
+    assert logs["lung_cdf"] >= 0 and logs["lung_hu"] >= 0
+    assert {"adversarial", "texture", "critic", "gp"} <= set(logs)      # added to the paper's losses, not instead
     from training.__main__ import _losses_used
 
     assert "not in the paper" in _losses_used(cfg, 1) and "not in the paper" not in _losses_used(_cfg(tmp_path), 1)

@@ -20,8 +20,9 @@ def _losses_used(cfg: dict, step: int) -> str:
     the lung-density terms (not in the paper) are named when their weights are set."""
     L = cfg["loss"]
     start = L.get("adversarial_start", 0)
-    density = [f"{name} x {L[key]}" for key, name in (("laa_weight", "soft LAA-950"), ("lung_hu_weight", "mean lung HU"))
-               if L.get(key)]
+    density = [f"{name} x {L[key]}" for key, name in
+               (("lung_cdf_weight", f"lung HU histogram below {L.get('lung_cdf_hu', [-950.0])} HU"),
+                ("lung_hu_weight", "mean lung HU")) if L.get(key)]
     extra = f" (+ {' + '.join(density)} squared differences, not in the paper)" if density else ""
     if cfg.get("init_from"):
         critic = cfg.get("init_critic")

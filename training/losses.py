@@ -75,23 +75,27 @@ def texture_loss(features: nn.Module, output: torch.Tensor, target: torch.Tensor
     return loss
 
 
-def lung_density_terms(output: torch.Tensor, target: torch.Tensor, lung: torch.Tensor, tau_hu: float = 5.0,
+def lung_density_terms(output: torch.Tensor, target: torch.Tensor, lung: torch.Tensor,
+                       thresholds_hu: tuple[float, ...] = (-950.0,), tau_hu: float = 5.0,
                        hu_offset: float = 1024.0, hu_scale: float = 2048.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Not in the paper: ((dLAA-950 in %)^2, (d mean lung HU)^2) between output and target, pooled over the
-    batch's lung pixels (images normalised as (HU + hu_offset) / hu_scale). LAA-950 is made differentiable
-    with a sigmoid step of width ``tau_hu`` at -950 HU; the mean lung HU is lung mass per lung volume
-    (physics/biomarkers.py), so 1 HU here is about 0.6 % of a lung's mass. Zeros with fewer than 64 lung
-    pixels.
+    """Not in the paper: the lung HU histogram of output and target compared, pooled over the batch's lung
+    pixels (images normalised as (HU + hu_offset) / hu_scale). Returns
+
+    - the sum over ``thresholds_hu`` of (d share of lung pixels below the threshold, in %)^2: at -950 HU that
+      share is LAA-950, and several thresholds pin the low tail's shape, where a shift of the whole lung
+      would move them all; each step is a sigmoid of width ``tau_hu`` so that it has a gradient;
+    - (d mean lung HU)^2: lung mass per lung volume (physics/biomarkers.py), 1 HU about 0.6 % of the mass.
+
+    Zeros with fewer than 64 lung pixels.
     """
     n = lung.sum()
     if float(n) < 64:
         return output.new_zeros(()), output.new_zeros(())
     hu_out, hu_gt = output * hu_scale - hu_offset, target * hu_scale - hu_offset
-
-    def laa(hu):
-        return 100.0 * (torch.sigmoid((-950.0 - hu) / tau_hu) * lung).sum() / n
-
-    def mean(hu):
-        return (hu * lung).sum() / n
-
-    return (laa(hu_out) - laa(hu_gt)) ** 2, (mean(hu_out) - mean(hu_gt)) ** 2
+    cdf = output.new_zeros(())
+    for t in thresholds_hu:
+        below_out = 100.0 * (torch.sigmoid((t - hu_out) / tau_hu) * lung).sum() / n
+        below_gt = 100.0 * (torch.sigmoid((t - hu_gt) / tau_hu) * lung).sum() / n
+        cdf = cdf + (below_out - below_gt) ** 2
+    mean = ((hu_out - hu_gt) * lung).sum() / n
+    return cdf, mean**2
