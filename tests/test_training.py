@@ -199,6 +199,32 @@ def test_warm_start_takes_the_generator_and_the_critic_when_asked_and_counts_afr
     assert torch.equal(source.D.state_dict()["net.0.weight"], from_best.D.state_dict()["net.0.weight"])
 
 
+def test_ema_generator_is_the_running_average_validated_and_kept(tmp_path):
+    """ema_decay d: after steps with weights w1, w2, w3 from w0, the kept generator is
+    d^3 w0 + d^2 (1-d) w1 + d (1-d) w2 + (1-d) w3; it is what best.pt holds, and it survives a resume."""
+    cfg = dict(_cfg(tmp_path, steps=3), ema_decay=0.5, validate_every=3, checkpoint_every=1)
+    t = Trainer(cfg)
+    t.attach_data(_phantoms(), _phantoms(1, seed=9))
+    name = "omega.0.weight"
+    weights = [t.G.state_dict()[name].clone()]
+    for _ in range(3):
+        t.train_step(t.train_sampler.batch(2))
+        weights.append(t.G.state_dict()[name].clone())
+    w0, w1, w2, w3 = weights
+    expected = 0.125 * w0 + 0.125 * w1 + 0.25 * w2 + 0.5 * w3
+    assert torch.allclose(t.G_ema.state_dict()[name], expected, atol=1e-6)
+    assert not torch.allclose(expected, w3)
+
+    run = Trainer(dict(cfg, run_dir=str(tmp_path / "fit")))
+    run.attach_data(_phantoms(), _phantoms(1, seed=9))
+    run.fit(show_progress=False)
+    best = torch.load(tmp_path / "fit" / "best.pt", weights_only=False)["G"][name]
+    assert torch.equal(best, run.G_ema.state_dict()[name])
+    again = Trainer(dict(cfg, run_dir=str(tmp_path / "fit")))
+    again.attach_data(_phantoms(), _phantoms(1, seed=9))
+    assert again.resume() and torch.equal(again.G_ema.state_dict()[name], run.G_ema.state_dict()[name])
+
+
 def test_lung_density_terms_measure_laa950_and_mean_lung_hu():
     """Known answers: a target whose lung is half -1000 HU and half -900 HU has LAA-950 = 50 %; an output of
     -900 HU everywhere has 0 %, and a mean 50 HU higher; below -925 HU too the shares are 50 and 0 %, and
@@ -244,6 +270,7 @@ def test_lung_density_loss_joins_the_paper_losses_and_is_logged(tmp_path):
     from training.__main__ import _losses_used
 
     assert "not in the paper" in _losses_used(cfg, 1) and "not in the paper" not in _losses_used(_cfg(tmp_path), 1)
+    assert "moving average" in _losses_used(dict(cfg, ema_decay=0.998), 1) and "moving average" not in _losses_used(cfg, 1)
 
 
 @pytest.mark.slow

@@ -17,7 +17,14 @@ warnings.filterwarnings("ignore", message="Current stack size")   # holoscan, im
 
 def _losses_used(cfg: dict, step: int) -> str:
     """What the exported weights were trained with: the critic and texture losses join at adversarial_start;
-    the lung-density terms (not in the paper) are named when their weights are set."""
+    the lung-density terms (not in the paper) are named when their weights are set, and a weight average."""
+    text = _losses(cfg, step)
+    if cfg.get("ema_decay"):
+        text += f"; the weights are their exponential moving average over the steps (decay {cfg['ema_decay']})"
+    return text
+
+
+def _losses(cfg: dict, step: int) -> str:
     L = cfg["loss"]
     start = L.get("adversarial_start", 0)
     density = [f"{name} x {L[key]}" for key, name in

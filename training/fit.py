@@ -14,6 +14,7 @@ draws its own patches; rank 0 writes checkpoints and logs).
 """
 from __future__ import annotations
 
+import copy
 import csv
 import os
 import platform
@@ -74,6 +75,9 @@ class Trainer:
         self.step, self.wall_s, self.best_score = 0, 0.0, float("inf")
         self.train_sampler = None
         self.model_g = self.G
+        # ema_decay: an exponential moving average of the generator's weights is what validation measures and
+        # best.pt keeps (the lung biases of single checkpoints 250 steps apart differ by about their own size)
+        self.G_ema = copy.deepcopy(self.G).requires_grad_(False) if cfg.get("ema_decay") else None
         if world > 1:
             self.model_g = torch.nn.parallel.DistributedDataParallel(self.G)
             self.D = torch.nn.parallel.DistributedDataParallel(self.D)
@@ -92,6 +96,7 @@ class Trainer:
     def state(self) -> dict:
         return {"step": self.step, "wall_s": self.wall_s, "best_score": self.best_score,
                 "G": self.G.state_dict(), "D": _plain(self.D).state_dict(),
+                "G_ema": self.G_ema.state_dict() if self.G_ema is not None else None,
                 "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
                 "sched_g": self.sched_g.state_dict(), "sched_d": self.sched_d.state_dict(),
                 "sampler": self.train_sampler.state() if self.train_sampler else None,
@@ -102,6 +107,8 @@ class Trainer:
         self.step, self.wall_s = st["step"], st["wall_s"]
         self.best_score = st.get("best_score", st.get("best_nrmse"))   # runs before select_by saved best_nrmse
         self.G.load_state_dict(st["G"])
+        if self.G_ema is not None:
+            self.G_ema.load_state_dict(st.get("G_ema") or st["G"])
         _plain(self.D).load_state_dict(st["D"])
         self.opt_g.load_state_dict(st["opt_g"])
         self.opt_d.load_state_dict(st["opt_d"])
@@ -125,6 +132,8 @@ class Trainer:
         the step count, optimisers and schedules start afresh."""
         st = torch.load(path, map_location=self.device, weights_only=False)
         self.G.load_state_dict(st["G"])
+        if self.G_ema is not None:
+            self.G_ema.load_state_dict(st["G"])
         if critic:
             if not isinstance(critic, bool):
                 st = torch.load(critic, map_location=self.device, weights_only=False)
@@ -166,6 +175,13 @@ class Trainer:
         torch.nn.utils.clip_grad_norm_(self.G.parameters(), cfg["grad_clip"])
         self.opt_g.step()
         self.sched_g.step()
+        if self.G_ema is not None:
+            with torch.no_grad():
+                for e, w in zip(self.G_ema.state_dict().values(), self.G.state_dict().values()):
+                    if e.is_floating_point():
+                        e.lerp_(w, 1.0 - self.cfg["ema_decay"])      # e <- decay e + (1 - decay) w
+                    else:
+                        e.copy_(w)
         self.step += 1
         logs.update(step=self.step, loss=float(loss.detach()), huber=float(dist.detach()),
                     lr=self.sched_g.get_last_lr()[0])
@@ -179,13 +195,14 @@ class Trainer:
         from evaluation.metrics import image_metrics
         from physics.mtf import mtf_2d
 
-        self.G.eval()
+        net = self.G_ema if self.G_ema is not None else self.G
+        net.eval()
         rows, lung_out, lung_gt = [], [], []
         for p, k, r in self.val_items:
             ph = self.val[p]
             x = torch.from_numpy(normalise(ph.renditions[r, k]))[None, None].to(self.device)
             m = torch.from_numpy(mtf_2d(ph.mtf[r]))[None, None].to(self.device)
-            out = (self.G(x, m)[0, 0].cpu().numpy() * 2048.0 - 1024.0)
+            out = (net(x, m)[0, 0].cpu().numpy() * 2048.0 - 1024.0)
             rows.append(image_metrics(out, ph.gt[k]))
             lung = ph.lung[k] > 0
             lung_out.append(out[lung])
@@ -244,7 +261,8 @@ class Trainer:
         score = metrics[self.cfg.get("select_by", "nrmse_percent")]
         if score < self.best_score:
             self.best_score = score
-            _save_atomic({"G": self.G.state_dict(), "config": self.cfg, "step": self.step, "validation": metrics,
+            kept = self.G_ema if self.G_ema is not None else self.G
+            _save_atomic({"G": kept.state_dict(), "config": self.cfg, "step": self.step, "validation": metrics,
                           "texture_features": self.features_note}, self.run_dir / "best.pt")
 
 
