@@ -58,6 +58,9 @@ def main(argv=None) -> int:
     c.add_argument("model_dir", type=Path)
     c.add_argument("--metrics", type=Path, required=True,
                    help="python -m evaluation report ... --card-metrics M.json, run on this very model.ts")
+    v = sub.add_parser("validate", help="a checkpoint's validation metrics on more validation slices than training uses")
+    v.add_argument("checkpoints", type=Path, nargs="+", help="best.pt or checkpoint.pt files")
+    v.add_argument("--slices", type=int, default=96, help="(phantom, slice, rendition) draws; training uses 6-12")
     b = sub.add_parser("baseline", help="export the physics (MTF-ratio) baseline to TorchScript with its card")
     b.add_argument("--out", type=Path, default=Path("models/physics_baseline"))
     args = p.parse_args(argv)
@@ -112,6 +115,20 @@ def main(argv=None) -> int:
         except InputError as e:
             sys.exit(f"error: {e}")
         print(f"metrics added to {args.model_dir}/model_card.json (sha256 {card['sha256']})")
+    elif args.command == "validate":
+        import torch
+
+        from .fit import Trainer
+
+        for path in args.checkpoints:
+            ck = torch.load(path, map_location="cpu", weights_only=False)
+            cfg = dict(ck["config"], validation_slices=args.slices, ema_decay=None)
+            trainer = Trainer(cfg)
+            trainer.attach_data(train=[])
+            trainer.G.load_state_dict(ck.get("G_ema") or ck["G"])     # a checkpoint's weight average if it has one
+            metrics = trainer.validate()
+            print(f"{path} (step {ck.get('step')}, {args.slices} slices): "
+                  + ", ".join(f"{k} {val:.4f}" for k, val in metrics.items()))
     elif args.command == "baseline":
         from .export import export
         from .physics_baseline import PhysicsBaseline, __doc__ as doc
