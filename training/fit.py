@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import yaml
 
-from .data import PatchSampler, load_split, normalise, validation_slices
+from .data import HU_OFFSET, HU_SCALE, PatchSampler, load_split, normalise, validation_slices
 from .losses import gradient_penalty, huber, lung_density_terms, texture_extractor, texture_loss
 from .networks import Discriminator, GeneratorConfig, HarmonizerGenerator, UNetAblation, xavier_init
 
@@ -193,6 +193,7 @@ class Trainer:
         """Mean SSIM, PSNR, NRMSE over the validation slices, and the lung biomarkers' absolute bias over
         their lungs pooled (LAA-950 in %, mean lung HU, and the two summed in units of the paper's targets)."""
         from evaluation.metrics import image_metrics
+        from physics.biomarkers import lung_biomarkers
         from physics.mtf import mtf_2d
 
         net = self.G_ema if self.G_ema is not None else self.G
@@ -202,7 +203,7 @@ class Trainer:
             ph = self.val[p]
             x = torch.from_numpy(normalise(ph.renditions[r, k]))[None, None].to(self.device)
             m = torch.from_numpy(mtf_2d(ph.mtf[r]))[None, None].to(self.device)
-            out = (net(x, m)[0, 0].cpu().numpy() * 2048.0 - 1024.0)
+            out = net(x, m)[0, 0].cpu().numpy() * HU_SCALE - HU_OFFSET
             rows.append(image_metrics(out, ph.gt[k]))
             lung = ph.lung[k] > 0
             lung_out.append(out[lung])
@@ -211,11 +212,15 @@ class Trainer:
         metrics = {key: float(np.mean([row[key] for row in rows])) for key in rows[0]}
         lo, lg = np.concatenate(lung_out), np.concatenate(lung_gt)
         if lg.size:
-            metrics["laa950_abs_bias_percent"] = float(100.0 * abs(np.mean(lo < -950.0) - np.mean(lg < -950.0)))
-            metrics["lung_hu_abs_bias"] = float(abs(lo.mean() - lg.mean()))
+            every = np.ones(lg.shape, bool)       # the values are the lungs already; voxel volume 1 mm^3
+            bo, bg = lung_biomarkers(lo, every, 1.0), lung_biomarkers(lg, every, 1.0)
+            metrics["laa950_abs_bias_percent"] = abs(bo["laa950_percent"] - bg["laa950_percent"])
+            # mean lung HU = lung mass per lung volume, (HU + 1024) / 1024 g/ml (physics/biomarkers.py)
+            metrics["lung_hu_abs_bias"] = 1024.0 * abs(bo["lung_mass_g"] - bg["lung_mass_g"]) / bg["lung_volume_ml"]
             # both in units of paper Table I's targets: |dLAA-950| 0.23 %, |dmass| 0.1 g (about 0.6 HU of mean
             # lung density in these phantoms' 130-200 ml of lung)
-            metrics["lung_bias_in_targets"] = metrics["laa950_abs_bias_percent"] / 0.23 + metrics["lung_hu_abs_bias"] / 0.6
+            metrics["lung_bias_in_targets"] = (metrics["laa950_abs_bias_percent"] / 0.23
+                                               + metrics["lung_hu_abs_bias"] / 0.6)
         return metrics
 
     # ---- loop -------------------------------------------------------------------------------------------

@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .data import HU_OFFSET, HU_SCALE
+
 
 def huber(output: torch.Tensor, target: torch.Tensor, delta: float = 0.5) -> torch.Tensor:
     return F.huber_loss(output, target, delta=delta)
@@ -77,7 +79,7 @@ def texture_loss(features: nn.Module, output: torch.Tensor, target: torch.Tensor
 
 def lung_density_terms(output: torch.Tensor, target: torch.Tensor, lung: torch.Tensor,
                        thresholds_hu: tuple[float, ...] = (-950.0,), tau_hu: float = 5.0,
-                       hu_offset: float = 1024.0, hu_scale: float = 2048.0) -> tuple[torch.Tensor, torch.Tensor]:
+                       hu_offset: float = HU_OFFSET, hu_scale: float = HU_SCALE) -> tuple[torch.Tensor, torch.Tensor]:
     """Not in the paper: the lung HU histogram of output and target compared, pooled over the batch's lung
     pixels (images normalised as (HU + hu_offset) / hu_scale). Returns
 
