@@ -70,7 +70,7 @@ def dataset(args) -> None:
     print(f"dataset in {out}: {len(m['phantoms'])} phantoms {splits}")
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m simulation", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("study", help="one phantom -> DICOM CT series (+ ground_truth.npz)")
@@ -90,6 +90,11 @@ def main(argv=None) -> int:
     d.add_argument("--split", choices=["train", "val", "test"], default=None,
                    help="put every phantom in this split (default: drawn per phantom from its seed)")
     d.add_argument("--nodules-inside", action="store_true", help="nodules drawn wholly inside the slab")
+    return p
+
+
+def main(argv=None) -> int:
+    p = build_parser()
     args = p.parse_args(argv)
     if args.command == "study":
         args.kernel = args.kernel or ["Br40f"]

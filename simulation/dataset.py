@@ -68,7 +68,7 @@ def make_dataset(out: Path, n_phantoms: int, n_slices: int = 8, first_seed: int 
     seeds = [first_seed + i for i in range(n_phantoms)]
     manifest = {
         "geometry": asdict(FORCE), "kernels": list(kernels), "doses_mgy": list(doses), "slices": n_slices,
-        "kind": kind, "nodules_inside": nodules_inside,
+        "kind": kind, "split": split, "nodules_inside": nodules_inside,
         "phantoms": [{"seed": s, "folder": f"phantom_{s:04d}", "split": split or split_of(s)} for s in seeds],
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))

@@ -301,3 +301,43 @@ def test_torchrun_two_processes_on_cpu(tmp_path):
                           timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def _dataset_folder(root, seeds, split, kind=None):
+    """A dataset folder as ``python -m simulation dataset`` leaves it, with tiny arrays instead of simulated ones."""
+    root.mkdir()
+    manifest = {"geometry": {"fov_mm": 32.0, "image_size": 32}, "slices": 1, "kind": kind, "split": split,
+                "phantoms": [{"seed": s, "folder": f"phantom_{s:04d}", "split": split} for s in seeds]}
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    for s in seeds:
+        folder = root / f"phantom_{s:04d}"
+        folder.mkdir()
+        np.save(folder / "renditions.npy", np.full((2, 1, 32, 32), s, np.int16))
+        np.save(folder / "gt.npy", np.full((1, 32, 32), s, np.int16))
+        np.savez(folder / "labels.npz", body=np.ones((1, 32, 32), np.uint8), lung=np.ones((1, 32, 32), np.uint8))
+        np.save(folder / "mtf.npy", np.ones((2, 64), np.float32))
+        (folder / "renditions.json").write_text(json.dumps([{"kernel": "Br40f"}, {"kernel": "Br64f"}]))
+        (folder / "DONE").write_text("")
+
+
+def test_a_run_reads_the_phantoms_of_each_dataset_folder(tmp_path):
+    """data: [A, B] trains on A's and B's train phantoms and validates on their val phantoms; the card names both
+    folders with simulator commands that give back their manifests' seeds, kind and split."""
+    from simulation.__main__ import build_parser
+    from training.__main__ import _datasets
+    from training.data import load_split
+
+    _dataset_folder(tmp_path / "a", [10, 11], "train")
+    _dataset_folder(tmp_path / "b", [20, 21, 22], "train", kind="copd")
+    _dataset_folder(tmp_path / "c", [30], "val", kind="copd")
+    folders = [str(tmp_path / n) for n in "abc"]
+    assert sorted(int(p.gt[0, 0, 0]) for p in load_split(folders, "train")) == [10, 11, 20, 21, 22]
+    assert [int(p.gt[0, 0, 0]) for p in load_split(folders, "val")] == [30]
+    assert len(load_split(str(tmp_path / "a"), "train")) == 2            # one folder, as before
+    with pytest.raises(ValueError, match="no finished phantoms of split 'test'"):
+        load_split(folders, "test")
+    cards = _datasets(folders)
+    assert [c["folder"] for c in cards] == folders
+    args = build_parser().parse_args(cards[1]["simulator_command"].split()[3:])
+    assert (args.out, args.phantoms, args.seed, args.kind, args.split) == (folders[1], 3, 20, "copd", "train")
+    assert cards[2]["phantom_seeds_by_split"] == {"train": [], "val": [30], "test": []}

@@ -3,16 +3,42 @@
     python -m training fit --config training/configs/default.yaml     # train (resumes from run_dir)
     python -m training export runs/harmonizer_v1/best.pt --out models/harmonizer_v1 [--metrics M.json]
     python -m training baseline --out models/physics_baseline          # the physics baseline
+    python -m training validate runs/a/best.pt runs/b/best.pt [--slices 96] [--data DIR ...]   # choose between runs
+
+A config's ``data`` is one dataset folder or a list of them; a run trains on the train phantoms of each and
+validates on their val phantoms.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import warnings
 from pathlib import Path
 
 warnings.filterwarnings("ignore", message="Current stack size")   # holoscan, imported by monai's namespace
+
+
+def _datasets(data) -> list[dict]:
+    """For the card: each dataset folder a run read, the simulator command that makes it, its seeds by split."""
+    from simulation.kernels import KERNEL_NAMES
+
+    from .data import data_roots
+
+    out = []
+    for root in data_roots(data):
+        m = json.loads((root / "manifest.json").read_text())
+        options = "".join(f" --{key} {m[key]}" for key in ("kind", "split") if m.get(key))
+        if list(m.get("kernels", KERNEL_NAMES)) != list(KERNEL_NAMES):
+            options += "".join(f" --kernel {shlex.quote(k)}" for k in m["kernels"])
+        out.append({"folder": str(root), "simulator_command":
+                    f"python -m simulation dataset --out {root} --phantoms {len(m['phantoms'])} "
+                    f"--slices {m['slices']} --seed {m['phantoms'][0]['seed']}{options}"
+                    + (" --nodules-inside" if m.get("nodules_inside") else ""),
+                    "phantom_seeds_by_split": {s: [q["seed"] for q in m["phantoms"] if q["split"] == s]
+                                               for s in ("train", "val", "test")}})
+    return out
 
 
 def _losses_used(cfg: dict, step: int) -> str:
@@ -61,6 +87,7 @@ def main(argv=None) -> int:
     v = sub.add_parser("validate", help="a checkpoint's validation metrics on more validation slices than training uses")
     v.add_argument("checkpoints", type=Path, nargs="+", help="best.pt or checkpoint.pt files")
     v.add_argument("--slices", type=int, default=96, help="(phantom, slice, rendition) draws; training uses 6-12")
+    v.add_argument("--data", nargs="+", help="dataset folders whose val phantoms to use (default: the run's own)")
     b = sub.add_parser("baseline", help="export the physics (MTF-ratio) baseline to TorchScript with its card")
     b.add_argument("--out", type=Path, default=Path("models/physics_baseline"))
     args = p.parse_args(argv)
@@ -80,7 +107,6 @@ def main(argv=None) -> int:
         cfg = ck["config"]
         g = build_generator(cfg)
         g.load_state_dict(ck["G"])
-        manifest = json.loads((Path(cfg["data"]) / "manifest.json").read_text())
         run_dir = Path(cfg["run_dir"])
         wall, last_step = None, None
         if (run_dir / "checkpoint.pt").exists():
@@ -90,11 +116,7 @@ def main(argv=None) -> int:
             "training_command": f"python -m training fit --config {cfg['config_path']}",
             "config": {k: v for k, v in cfg.items() if k != "config_path"},
             "seed": cfg["seed"],
-            "data": {"folder": cfg["data"], "simulator_command":
-                     f"python -m simulation dataset --out {cfg['data']} --phantoms {len(manifest['phantoms'])} "
-                     f"--slices {manifest['slices']} --seed {manifest['phantoms'][0]['seed']}",
-                     "phantom_seeds_by_split": {s: [q["seed"] for q in manifest["phantoms"] if q["split"] == s]
-                                                for s in ("train", "val", "test")}},
+            "data": _datasets(cfg["data"]),
             "checkpoint": str(args.checkpoint), "step": ck.get("step"),
             "run_wall_time_s": round(wall, 1) if wall else None, "run_last_step": last_step, "hardware": hardware(),
             "losses": _losses_used(cfg, ck.get("step") or 0),
@@ -123,6 +145,8 @@ def main(argv=None) -> int:
         for path in args.checkpoints:
             ck = torch.load(path, map_location="cpu", weights_only=False)
             cfg = dict(ck["config"], validation_slices=args.slices, ema_decay=None)
+            if args.data:
+                cfg["data"] = args.data      # to compare runs that were validated on other phantoms
             trainer = Trainer(cfg)
             trainer.attach_data(train=[])
             trainer.G.load_state_dict(ck.get("G_ema") or ck["G"])     # a checkpoint's weight average if it has one

@@ -61,21 +61,27 @@ def rendition_mtfs(folder: Path, pixel_mm: float) -> np.ndarray:
     return out
 
 
-def load_split(root: Path, split: str) -> list[Phantom]:
-    root = Path(root)
-    manifest = json.loads((root / "manifest.json").read_text())
-    pixel = manifest["geometry"]["fov_mm"] / manifest["geometry"]["image_size"]
+def data_roots(data) -> list[Path]:
+    """A config's ``data``: one dataset folder, or a list of them (e.g. the main set and extra COPD phantoms)."""
+    return [Path(d) for d in ([data] if isinstance(data, (str, Path)) else data)]
+
+
+def load_split(data, split: str) -> list[Phantom]:
+    """The finished phantoms of ``split`` in one dataset folder or in each of a list of them."""
     out = []
-    for p in manifest["phantoms"]:
-        folder = root / p["folder"]
-        if p["split"] != split or not (folder / "DONE").exists():
-            continue
-        labels = np.load(folder / "labels.npz")
-        out.append(Phantom(folder, np.load(folder / "renditions.npy", mmap_mode="r"),
-                           np.load(folder / "gt.npy", mmap_mode="r"), labels["body"], labels["lung"],
-                           rendition_mtfs(folder, pixel), json.loads((folder / "renditions.json").read_text())))
+    for root in data_roots(data):
+        manifest = json.loads((root / "manifest.json").read_text())
+        pixel = manifest["geometry"]["fov_mm"] / manifest["geometry"]["image_size"]
+        for p in manifest["phantoms"]:
+            folder = root / p["folder"]
+            if p["split"] != split or not (folder / "DONE").exists():
+                continue
+            labels = np.load(folder / "labels.npz")
+            out.append(Phantom(folder, np.load(folder / "renditions.npy", mmap_mode="r"),
+                               np.load(folder / "gt.npy", mmap_mode="r"), labels["body"], labels["lung"],
+                               rendition_mtfs(folder, pixel), json.loads((folder / "renditions.json").read_text())))
     if not out:
-        raise ValueError(f"no finished phantoms of split '{split}' in {root}")
+        raise ValueError(f"no finished phantoms of split '{split}' in {', '.join(map(str, data_roots(data)))}")
     return out
 
 
