@@ -259,6 +259,34 @@ def test_lung_density_terms_measure_laa950_and_mean_lung_hu():
     assert float(after[0]) < float(before[0].detach()) and float(after[1]) < float(before[1].detach())
 
 
+def test_lung_density_terms_per_image_do_not_let_two_errors_cancel():
+    """Known answers for a batch of two: one output's lung 20 HU too dense (nothing crosses -950 HU), the other's
+    half read as -1000 HU (50 % of its lung below -950 HU, its mean 50 HU too light). Pooled, the mean errors
+    partly cancel ((20 - 50) / 2 HU) and LAA-950 is off by 25 %; per image the terms are the mean of each
+    image's squares ((20^2 + 50^2) / 2, (0^2 + 50^2) / 2). An image without lung counts for nothing."""
+    from training.losses import lung_density_terms
+
+    def norm(hu):
+        return (torch.as_tensor(hu, dtype=torch.float32) + 1024.0) / 2048.0
+
+    target = torch.full((3, 1, 32, 32), -900.0)
+    lung = torch.zeros(3, 1, 32, 32)
+    lung[:2, :, 8:24, :] = 1                                # image 2 has no lung
+    output = target.clone()
+    output[0] += 20.0                                       # 20 HU denser; nothing crosses -950 HU
+    output[1, :, 8:16, :] = -1000.0                         # half its lung: 50 % below -950 HU, mean 50 HU lower
+    pooled = lung_density_terms(norm(output), norm(target), lung)
+    each = lung_density_terms(norm(output), norm(target), lung, per_image=True)
+    assert float(pooled[1]) == pytest.approx(((20.0 - 50.0) / 2) ** 2, rel=1e-3)
+    assert float(each[1]) == pytest.approx((20.0**2 + 50.0**2) / 2, rel=1e-3)
+    assert float(pooled[0]) == pytest.approx(25.0**2, rel=1e-3)
+    assert float(each[0]) == pytest.approx(50.0**2 / 2, rel=1e-3)
+    alone = lung_density_terms(norm(output[1:2]), norm(target[1:2]), lung[1:2], per_image=True)
+    assert float(alone[0]) == pytest.approx(50.0**2, rel=1e-3)
+    assert all(float(t) == 0 for t in lung_density_terms(norm(output), norm(target), torch.zeros_like(lung),
+                                                         per_image=True))
+
+
 def test_lung_density_loss_joins_the_paper_losses_and_is_logged(tmp_path):
     cfg = _cfg(tmp_path, steps=1)
     cfg["loss"].update(lung_cdf_weight=0.005, lung_cdf_hu=[-950.0, -900.0], lung_hu_weight=0.005, adversarial_start=0)
