@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from .errors import InputError
+from .orientation import canonical_flips, canonical_view  # noqa: F401  (canonical_flips: part of this API)
 
 BATCH_SLICES = 1                    # CPU: one slice per forward is the fastest per slice (benchmarks/app_end_to_end.py)
 BYTES_PER_PIXEL_IN_FLIGHT = 600     # activations of the default network per input pixel, float32, measured order
@@ -110,13 +111,6 @@ def batch_size(model: LoadedModel, rows: int, cols: int, default: int = BATCH_SL
     return int(max(1, min(64, 0.5 * free // per_slice)))
 
 
-def canonical_flips(orientation) -> tuple[bool, bool]:
-    """(flip rows, flip columns) that bring an axial slice to the usual view: rows along +x (patient's left
-    to the image's right), columns along +y (anterior at the top)."""
-    iop = np.asarray(orientation, dtype=float)
-    return bool(iop[4] < 0), bool(iop[0] < 0)
-
-
 def harmonize_volume(model: LoadedModel, volume_hu: np.ndarray, mtf2d: np.ndarray, orientation,
                      batch: int = BATCH_SLICES) -> np.ndarray:
     """Run the model on every slice of ``(K, rows, cols)`` HU; returns float32 HU of the same shape.
@@ -127,12 +121,7 @@ def harmonize_volume(model: LoadedModel, volume_hu: np.ndarray, mtf2d: np.ndarra
     at all."""
     card = model.card
     offset, scale = float(card.get("hu_offset", 1024.0)), float(card.get("hu_scale", 2048.0))
-    flip_r, flip_c = canonical_flips(orientation)
-    vol = np.asarray(volume_hu, dtype=np.float32)
-    if flip_r:
-        vol = vol[:, ::-1]
-    if flip_c:
-        vol = vol[:, :, ::-1]
+    vol = canonical_view(np.asarray(volume_hu, dtype=np.float32), orientation)
     out = np.empty(vol.shape, np.float32)
     cuda = model.device.type == "cuda"
     if cuda:
@@ -151,8 +140,4 @@ def harmonize_volume(model: LoadedModel, volume_hu: np.ndarray, mtf2d: np.ndarra
                 chunk = chunk.pin_memory().to(model.device, non_blocking=True)
             y = model.module(chunk, mtf.expand(chunk.shape[0], -1, -1, -1))
             out[start:start + batch] = (y.float()[:, 0] * scale - offset).cpu().numpy()
-    if flip_c:
-        out = out[:, :, ::-1]
-    if flip_r:
-        out = out[:, ::-1]
-    return np.ascontiguousarray(out)
+    return np.ascontiguousarray(canonical_view(out, orientation))

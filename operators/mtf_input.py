@@ -7,10 +7,15 @@ import numpy as np
 from physics.kernel_table import DEFAULT_F50, kernel_f50, model_mtf
 from physics.mtf import N_FREQUENCIES, estimate_mtf, mtf_2d
 
+from .orientation import canonical_view
 
-def mtf_input(volume_hu: np.ndarray, spacing_mm, convolution_kernel=None) -> tuple[dict, np.ndarray]:
-    """(the physics CLI's JSON keys + ``source`` + ``kernel``, the 64x64 2-D MTF)."""
-    measured = estimate_mtf(volume_hu, spacing_mm)
+
+def mtf_input(volume_hu: np.ndarray, spacing_mm, convolution_kernel=None,
+              orientation=(1, 0, 0, 0, 1, 0)) -> tuple[dict, np.ndarray]:
+    """(the physics CLI's JSON keys + ``source`` + ``kernel``, the 64x64 2-D MTF), measured in the usual view
+    (``operators.orientation``), as the network sees the series: the edge's sampling, and so the last digits of
+    the MTF, would otherwise depend on how the rows are stored."""
+    measured = estimate_mtf(canonical_view(volume_hu, orientation), spacing_mm)
     out = measured.to_json()
     kernel = "\\".join(str(v) for v in convolution_kernel) if isinstance(convolution_kernel, (list, tuple)) \
         else (str(convolution_kernel) if convolution_kernel else None)

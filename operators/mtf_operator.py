@@ -13,5 +13,6 @@ class MTFOperator(JobsOperator):
     """Sets ``job.mtf`` (physics CLI keys + source) and ``job.mtf2d``."""
 
     def process(self, job) -> None:
-        job.mtf, job.mtf2d = mtf_input(job.volume_hu, job.spacing_mm, job.datasets[0].get("ConvolutionKernel"))
+        job.mtf, job.mtf2d = mtf_input(job.volume_hu, job.spacing_mm, job.datasets[0].get("ConvolutionKernel"),
+                                       job.orientation)
         log.info("series %s: MTF %s, f50 %s/mm", job.series_uid, job.mtf["source"], job.mtf["f50_per_mm"])

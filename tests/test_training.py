@@ -299,6 +299,8 @@ def test_lung_density_loss_joins_the_paper_losses_and_is_logged(tmp_path):
 
     assert "not in the paper" in _losses_used(cfg, 1) and "not in the paper" not in _losses_used(_cfg(tmp_path), 1)
     assert "moving average" in _losses_used(dict(cfg, ema_decay=0.998), 1) and "moving average" not in _losses_used(cfg, 1)
+    per_image = dict(cfg, loss=dict(cfg["loss"], lung_density_per_image=True))
+    assert "image by image" in _losses_used(per_image, 1) and "image by image" not in _losses_used(cfg, 1)
 
 
 @pytest.mark.slow

@@ -56,7 +56,8 @@ def _losses(cfg: dict, step: int) -> str:
     density = [f"{name} x {L[key]}" for key, name in
                (("lung_cdf_weight", f"lung HU histogram below {L.get('lung_cdf_hu', [-950.0])} HU"),
                 ("lung_hu_weight", "mean lung HU")) if L.get(key)]
-    extra = f" (+ {' + '.join(density)} squared differences, not in the paper)" if density else ""
+    where = ", image by image" if L.get("lung_density_per_image") else ""
+    extra = f" (+ {' + '.join(density)} squared differences{where}, not in the paper)" if density else ""
     if cfg.get("init_from"):
         critic = cfg.get("init_critic")
         critic = "" if not critic else " and critic" if critic is True else f" and {critic}'s critic"
