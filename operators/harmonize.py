@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .errors import InputError
-from .orientation import canonical_flips, canonical_view  # noqa: F401  (canonical_flips: part of this API)
+from .orientation import canonical_view
 
 BATCH_SLICES = 1                    # CPU: one slice per forward is the fastest per slice (benchmarks/app_end_to_end.py)
 BYTES_PER_PIXEL_IN_FLIGHT = 600     # activations of the default network per input pixel, float32, measured order

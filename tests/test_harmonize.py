@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from app_helpers import ROOT
-from operators.harmonize import LoadedModel, canonical_flips, harmonize_volume, load_model
+from operators.harmonize import LoadedModel, harmonize_volume, load_model
+from operators.orientation import canonical_flips
 from physics.mtf import mtf_2d
 
 
