@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 from dataclasses import asdict
 from pathlib import Path
@@ -54,6 +55,19 @@ def _write_phantom(folder: Path, seed: int, n_slices: int, kernels, doses, progr
     shutil.rmtree(folder, ignore_errors=True)
     os.replace(tmp, folder)
     (folder / "DONE").write_text("ok\n")
+
+
+def dataset_command(root: Path) -> str:
+    """The ``python -m simulation dataset`` command that makes (or resumes) the dataset in ``root``, read from
+    its manifest: what a model card names as the data a run trained on."""
+    m = json.loads((Path(root) / "manifest.json").read_text())
+    options = "".join(f" --{key} {m[key]}" for key in ("kind", "split") if m.get(key))
+    if list(m.get("kernels", KERNEL_NAMES)) != list(KERNEL_NAMES):
+        options += "".join(f" --kernel {shlex.quote(k)}" for k in m["kernels"])
+    if m.get("nodules_inside"):
+        options += " --nodules-inside"
+    return (f"python -m simulation dataset --out {root} --phantoms {len(m['phantoms'])} --slices {m['slices']} "
+            f"--seed {m['phantoms'][0]['seed']}{options}")
 
 
 def make_dataset(out: Path, n_phantoms: int, n_slices: int = 8, first_seed: int = 1000,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 import warnings
 from pathlib import Path
@@ -22,21 +21,15 @@ warnings.filterwarnings("ignore", message="Current stack size")   # holoscan, im
 
 def _datasets(data) -> list[dict]:
     """For the card: each dataset folder a run read, the simulator command that makes it, its seeds by split."""
-    from simulation.kernels import KERNEL_NAMES
+    from simulation.dataset import dataset_command
 
     from .data import data_roots
 
     out = []
     for root in data_roots(data):
-        m = json.loads((root / "manifest.json").read_text())
-        options = "".join(f" --{key} {m[key]}" for key in ("kind", "split") if m.get(key))
-        if list(m.get("kernels", KERNEL_NAMES)) != list(KERNEL_NAMES):
-            options += "".join(f" --kernel {shlex.quote(k)}" for k in m["kernels"])
-        out.append({"folder": str(root), "simulator_command":
-                    f"python -m simulation dataset --out {root} --phantoms {len(m['phantoms'])} "
-                    f"--slices {m['slices']} --seed {m['phantoms'][0]['seed']}{options}"
-                    + (" --nodules-inside" if m.get("nodules_inside") else ""),
-                    "phantom_seeds_by_split": {s: [q["seed"] for q in m["phantoms"] if q["split"] == s]
+        phantoms = json.loads((root / "manifest.json").read_text())["phantoms"]
+        out.append({"folder": str(root), "simulator_command": dataset_command(root),
+                    "phantom_seeds_by_split": {s: [q["seed"] for q in phantoms if q["split"] == s]
                                                for s in ("train", "val", "test")}})
     return out
 
