@@ -9,6 +9,8 @@ ARG BASE_IMAGE=pytorch/pytorch:2.13.0-cuda12.8-cudnn9-runtime
 
 # ---- build stage: install the pinned requirements (from the wheelhouse when OFFLINE=1) and lay out the app
 FROM ${BASE_IMAGE} AS build
+# the stage's own image is left behind untagged; the label lets tests/container_build.sh remove it
+LABEL org.ct-harmonizer.stage=build
 ARG OFFLINE=0
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
 COPY . /src/

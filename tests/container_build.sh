@@ -32,4 +32,11 @@ if [ "$(cat wheelhouse/.complete 2>/dev/null)" != "$want" ]; then
   echo "$want" > wheelhouse/.complete
 fi
 
+# Each rebuild leaves the image the tag named before and the build stage's image untagged (about 5.5 GB with
+# the vfs storage driver): removed after a build, or repeated runs fill the disk (they did: "no space left").
+old=$(docker image inspect -f '{{.Id}}' "$IMAGE" 2>/dev/null || true)
 docker build --network host --build-arg BASE_IMAGE="$BASE" --build-arg OFFLINE=1 -t "$IMAGE" .
+if [ -n "$old" ] && [ "$old" != "$(docker image inspect -f '{{.Id}}' "$IMAGE")" ]; then
+  docker rmi "$old" >/dev/null 2>&1 || true      # still used by a container: kept
+fi
+docker image prune -f --filter label=org.ct-harmonizer.stage=build >/dev/null
