@@ -180,6 +180,10 @@ def test_flipped_orientation_gives_the_flipped_result(base, tmp_path):
         assert list(db.ImageOrientationPatient) == list(src.ImageOrientationPatient)
         assert list(db.ImagePositionPatient) == list(src.ImagePositionPatient)
         assert np.array_equal(hu(da)[::-1], hu(db))        # the MTF too is measured in the usual view
+    # and the report measures both series' MTFs as it would the same patient stored the usual way
+    ra, rb = (json.loads((folder / "report.json").read_text()) for folder in (plain, out))
+    for key in ("mtf_input", "mtf_output"):
+        assert ra[key]["mtf"] == rb[key]["mtf"], key
 
 
 def test_tampered_model_is_refused(base, tmp_path):
