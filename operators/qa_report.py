@@ -1,8 +1,8 @@
 """The QA report of one harmonized series: numbers (report.json) and a picture (report.png).
 
-Input and output are measured the same way with ``physics/``: skin-air MTF (in the usual view, as the input's
-MTF is: ``operators.orientation``), global noise SD, and the lung density biomarkers (LAA-950, Perc15, lung
-mass) inside one lung mask computed from the input series.
+Input and output are measured the same way with ``physics/``: skin-air MTF (``operators.mtf_input.skin_air_mtf``,
+as for the network's input), global noise SD, and the lung density biomarkers (LAA-950, Perc15, lung mass)
+inside one lung mask computed from the input series.
 """
 from __future__ import annotations
 
@@ -12,10 +12,9 @@ import numpy as np
 
 from physics.biomarkers import lung_biomarkers
 from physics.masks import lung_mask
-from physics.mtf import estimate_mtf
 from physics.noise import noise_sd
 
-from .orientation import canonical_view
+from .mtf_input import skin_air_mtf
 
 
 def _finite(v):
@@ -45,7 +44,7 @@ def qa_report(job, derived_series_uid: str, app_version: str) -> dict:
         "pixel_spacing_mm": [float(s) for s in job.spacing_mm],
         "model": job.model,
         "mtf_input": job.mtf,
-        "mtf_output": estimate_mtf(canonical_view(vout, job.orientation), job.spacing_mm).to_json(),
+        "mtf_output": skin_air_mtf(vout, job.spacing_mm, job.orientation).to_json(),
         "noise_sd_hu": {"input": _finite(noise_sd(vin, job.spacing_mm)), "output": _finite(noise_sd(vout, job.spacing_mm))},
         "lung": {"voxels": int(lungs.sum()), "input": bio_in, "output": bio_out},
         "notes": "noise SD: global-noise method in soft tissue (anatomical texture counts as noise); "
