@@ -25,7 +25,22 @@ def kernel_f50(convolution_kernel) -> float | None:
     return None
 
 
-def model_mtf(f_per_mm, f50: float) -> np.ndarray:
-    """exp(-ln 2 (f / f50)^p), p = 2 + (100 f50 - 32) / 37 clipped to [1.5, 3.5]."""
-    p = float(np.clip(2.0 + (100 * f50 - 32) / 37.0, 1.5, 3.5))
-    return np.exp(-np.log(2.0) * (np.abs(np.asarray(f_per_mm, dtype=np.float64)) / f50) ** p)
+def shape_for_f50(f50: float) -> float:
+    """The model's shape exponent for a sharpness: 2 at f50 0.32/mm to 3 at 0.69/mm, linear, clipped to 1.5-3.5."""
+    return float(np.clip(2.0 + (100.0 * f50 - 32.0) / 37.0, 1.5, 3.5))
+
+
+def model_mtf(f_per_mm, f50: float, shape: float | None = None, boost: float = 0.0,
+              boost_at: float = 0.0) -> np.ndarray:
+    """``exp(-ln 2 (f / f50)^p) * (1 + boost * b(f))``, p = ``shape_for_f50(f50)`` unless given.
+
+    ``b(f) = (f / boost_at)^2 exp(1 - (f / boost_at)^2)`` peaks at 1 at ``boost_at``: with ``boost > 0`` the
+    curve is that of an edge-enhancing kernel, which rises above 1 at mid frequencies (lung and bone kernels);
+    with ``boost = 0`` (every kernel known by name) ``f50`` is its 50 % frequency."""
+    p = shape_for_f50(f50) if shape is None else shape
+    f = np.abs(np.asarray(f_per_mm, dtype=np.float64))
+    curve = np.exp(-np.log(2.0) * (f / f50) ** p)
+    if boost:
+        u = (f / boost_at) ** 2
+        curve = curve * (1.0 + boost * u * np.exp(1.0 - u))
+    return curve

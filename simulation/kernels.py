@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from physics.kernel_table import model_mtf, shape_for_f50
+
 from .geometry import FORCE, ScannerGeometry
 
 KERNEL_NAMES = (
@@ -37,24 +39,43 @@ MAX_GAIN = 4.0
 
 @dataclass(frozen=True)
 class Kernel:
+    """A reconstruction kernel: the MTF the whole chain is made to reach, and an iterative strength.
+
+    ``f50_base``/``shape``/``boost``/``boost_at`` are ``physics.kernel_table.model_mtf``'s parameters; ``strength`` is the strength of
+    the iterative reconstruction on top of FBP (0: plain FBP; 3: like ADMIRE 3; any real value works);
+    ``dicom`` the ConvolutionKernel values a scanner writes for it."""
     name: str
-    family: str
-    index: int
-    strength: int  # 0 = filtered back-projection, 3 = iterative strength 3
+    f50_base: float
+    shape: float
+    strength: float = 0.0
+    boost: float = 0.0
+    boost_at: float = 0.0
+    dicom: tuple[str, ...] = ()
+    vendor: str = "Siemens"
+
+    def mtf(self, f_per_mm) -> np.ndarray:
+        return model_mtf(f_per_mm, self.f50_base, self.shape, self.boost, self.boost_at)
+
+    def _crossing(self, level: float) -> float:
+        f = np.linspace(0.0, 3.0, 30001)
+        m = self.mtf(f)
+        i = int(np.nonzero(m <= level)[0][0])
+        return float(f[i - 1] + (m[i - 1] - level) * (f[i] - f[i - 1]) / (m[i - 1] - m[i]))
 
     @property
     def f50(self) -> float:
-        """Nominal 50 % MTF frequency (cycles/mm)."""
-        return self.index / 100.0
-
-    @property
-    def shape(self) -> float:
-        return 2.0 + (self.index - 32) / (69 - 32)
+        """50 % frequency of the target MTF (cycles/mm): the nominal one for a plain curve."""
+        return self.f50_base if not self.boost else self._crossing(0.5)
 
     @property
     def f10(self) -> float:
-        """10 % MTF frequency of the model curve (cycles/mm)."""
-        return self.f50 * (np.log(10.0) / np.log(2.0)) ** (1.0 / self.shape)
+        """10 % frequency of the target MTF (cycles/mm)."""
+        return self._crossing(0.1)
+
+    @property
+    def peak(self) -> float:
+        """Largest value of the target MTF: above 1 for an edge-enhancing kernel."""
+        return float(self.mtf(np.linspace(0.0, 3.0, 3001)).max())
 
     @property
     def iterative(self) -> bool:
@@ -62,13 +83,20 @@ class Kernel:
 
     @property
     def dicom_kernel(self) -> list[str]:
-        """ConvolutionKernel as the Force writes it: ``Br40f`` or ``Br40f\\3`` for strength 3."""
-        base = self.name.split("(")[0]
-        return [base, str(self.strength)] if self.iterative else [base]
+        """ConvolutionKernel as the scanner writes it, e.g. ``Br40f`` or ``Br40f\\3`` for strength 3."""
+        return list(self.dicom) if self.dicom else [self.name]
 
-    def mtf(self, f_per_mm) -> np.ndarray:
-        f = np.abs(np.asarray(f_per_mm, dtype=np.float64))
-        return np.exp(-np.log(2.0) * (f / self.f50) ** self.shape)
+    def to_json(self) -> dict:
+        """The kernel's parameters, as a dataset manifest records them."""
+        return {"name": self.name, "vendor": self.vendor, "f50_per_mm": round(self.f50, 5),
+                "f10_per_mm": round(self.f10, 5), "peak": round(self.peak, 4), "f50_base_per_mm": self.f50_base,
+                "shape": self.shape, "boost": self.boost, "boost_at_per_mm": self.boost_at,
+                "iterative_strength": self.strength, "dicom_kernel": self.dicom_kernel}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Kernel":
+        return cls(d["name"], d["f50_base_per_mm"], d["shape"], d["iterative_strength"], d["boost"],
+                   d["boost_at_per_mm"], tuple(d["dicom_kernel"]), d["vendor"])
 
 
 def get_kernel(name: str) -> Kernel:
@@ -76,7 +104,10 @@ def get_kernel(name: str) -> Kernel:
     m = _NAME.match(name.strip())
     if name.strip() not in KERNEL_NAMES or m is None:
         raise ValueError(f"unknown kernel {name!r}; choose one of: {', '.join(KERNEL_NAMES)}")
-    return Kernel(name.strip(), m.group(1), int(m.group(2)), int(m.group(4) or 0))
+    index, strength = int(m.group(2)), int(m.group(4) or 0)
+    base = f"{m.group(1)}{m.group(2)}{m.group(3)}"
+    return Kernel(name.strip(), index / 100.0, shape_for_f50(index / 100.0), float(strength),
+                  dicom=(base, str(strength)) if strength else (base,))
 
 
 def all_kernels() -> list[Kernel]:
