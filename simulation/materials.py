@@ -22,6 +22,7 @@ HU = {
     "emphysema": -975.0,     # destroyed parenchyma (below the -950 HU LAA threshold)
     "bulla": -995.0,         # air-filled bulla
     "fat": -100.0,
+    "glandular": 25.0,       # fibroglandular breast tissue
     "muscle": 50.0,
     "skin": 40.0,
     "blood": 40.0,           # unenhanced blood: heart chambers, aorta, pulmonary vessels

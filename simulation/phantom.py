@@ -15,7 +15,7 @@ nodule instances) are on the GT grid.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 from scipy.ndimage import zoom
@@ -23,10 +23,11 @@ from scipy.ndimage import zoom
 from .geometry import FORCE, ScannerGeometry
 from .lesions import Emphysema, Nodule, nodule_hu, random_emphysema, random_nodule
 from .materials import HU
-from .shapes import ellipse_sdf, paint, radial_sdf, smooth_field
+from .shapes import coverage, ellipse_sdf, paint, radial_sdf, smooth_field
 from .trees import Segment, grow_tree, tube_distance
 
 KINDS = ("copd", "nodule")
+SUB_SLICE_MM = 1.0
 
 
 @dataclass
@@ -64,13 +65,22 @@ class _Anatomy:
     airways: list[Segment]
     emphysema: Emphysema | None
     nodules: list[Nodule]
+    folds: list = field(default_factory=list)       # [(angle, half-width rad, depth mm)] skin folds
+    breasts: list = field(default_factory=list)     # [(cx, cy, a, b, angle)] mm
+    cloth: tuple | None = None                      # (angle from, angle to, thickness, HU, gap, gap waves, phase)
 
     def body_radius(self, phi: np.ndarray, z: float, inset: float = 0.0) -> np.ndarray:
         a, b = self.a * (1 + 0.003 * z) - inset, self.b * (1 + 0.002 * z) - inset
         r = a * b / np.sqrt((b * np.cos(phi)) ** 2 + (a * np.sin(phi)) ** 2)
         for order, amp, phase in self.harmonics:
             r = r * (1 + amp * np.cos(order * phi + phase))
-        return r * (1 - self.flat * np.clip(np.sin(phi), 0, None) ** 6)
+        r = r * (1 - self.flat * np.clip(np.sin(phi), 0, None) ** 6)
+        # skin folds dent the skin and the fat under it, not the muscle
+        reach = max(0.0, 1.0 - inset / (self.skin + self.fat))
+        for angle, width, depth in self.folds:
+            d = np.angle(np.exp(1j * (phi - angle)))
+            r = r - reach * depth * np.exp(-(d / width) ** 2)
+        return r
 
     def cavity_inset(self) -> float:
         return self.skin + self.fat + self.muscle
@@ -84,9 +94,64 @@ class _Anatomy:
         return any(self.lung_sdf(lg, np.array(p[0]), np.array(p[1]), p[2]) < -margin for lg in self.lungs)
 
 
+@dataclass(frozen=True)
+class Outline:
+    """What makes a patient's outline irregular, each independent of the anatomy's own random draws.
+
+    ``harmonics``: extra outline harmonics (orders 6-14) of this relative amplitude; ``folds``: skin folds;
+    ``breasts``: an anterior breast on each side; ``cloth``: a gown or blanket (HU -600..-100) lying on the
+    anterior skin, touching it in places, with air gaps elsewhere; ``arms_touching``: arms against the body;
+    ``size``: body scale factor (1: the anatomy's own size)."""
+    harmonics: float = 0.0
+    folds: int = 0
+    breasts: bool = False
+    cloth: bool = False
+    arms_touching: bool = False
+    size: float = 1.0
+
+
+def draw_outline(rng: np.random.Generator) -> Outline:
+    """An irregular outline for the widened platform: each feature present in about half the patients."""
+    return Outline(harmonics=float(rng.uniform(0.0, 0.012)), folds=int(rng.integers(0, 4)),
+                   breasts=bool(rng.random() < 0.4), cloth=bool(rng.random() < 0.5),
+                   arms_touching=bool(rng.random() < 0.3), size=float(rng.uniform(0.8, 1.2)))
+
+
+def _irregular(rng: np.random.Generator, anat: _Anatomy, outline: Outline) -> None:
+    """Add ``outline``'s features to ``anat`` (drawn from their own generator)."""
+    if outline.harmonics:
+        extra = [[n, outline.harmonics * rng.uniform(-1, 1) / np.sqrt(n / 6), rng.uniform(0, 2 * np.pi)]
+                 for n in range(6, 15)]
+        anat.harmonics = np.concatenate([anat.harmonics, np.array(extra)])
+    for _ in range(outline.folds):
+        # folds at the flanks and the front, where skin creases
+        angle = float(rng.choice([0.0, np.pi, 1.5 * np.pi]) + rng.uniform(-0.5, 0.5))
+        anat.folds.append((angle, float(rng.uniform(0.02, 0.06)), float(rng.uniform(2.0, min(8.0, anat.fat)))))
+    if outline.breasts:
+        for sign in (-1.0, 1.0):
+            phi = 1.5 * np.pi + sign * rng.uniform(0.35, 0.55)
+            ba, bb = rng.uniform(45, 70), rng.uniform(25, 45)
+            r = float(anat.body_radius(np.array(phi), 0.0)) - 0.45 * bb
+            anat.breasts.append((anat.cx + r * np.cos(phi), anat.cy + r * np.sin(phi), ba, bb,
+                                 sign * rng.uniform(0.2, 0.5)))
+    if outline.cloth:
+        start = rng.uniform(0.9, 1.2) * np.pi
+        anat.cloth = (start, start + rng.uniform(0.5, 0.8) * np.pi, float(rng.uniform(0.5, 4.0)),
+                      float(rng.uniform(-600, -100)), float(rng.uniform(0.5, 6.0)), int(rng.integers(2, 7)),
+                      float(rng.uniform(0, 2 * np.pi)))
+    if outline.arms_touching:
+        r_arm = rng.uniform(38, 46)
+        anat.arms = []
+        for sign in (-1.0, 1.0):
+            ax = anat.cx + sign * (float(anat.body_radius(np.array(0.0 if sign > 0 else np.pi), 0.0)) +
+                                   rng.uniform(-4.0, 2.0) + r_arm)
+            if abs(ax) + r_arm < 240:
+                anat.arms.append((ax, anat.cy + rng.uniform(-10, 20), r_arm))
+
+
 def _anatomy(rng: np.random.Generator, kind: str, arms: bool | None, table: bool, z_span: float,
-             nodule_z_span: float | None = None) -> _Anatomy:
-    a, b = rng.uniform(140, 180), rng.uniform(100, 125)
+             nodule_z_span: float | None = None, size: float = 1.0) -> _Anatomy:
+    a, b = size * rng.uniform(140, 180), size * rng.uniform(100, 125)
     cx, cy = rng.uniform(-15, 15), rng.uniform(-25, 0)
     harmonics = np.array([[n, rng.uniform(-0.03, 0.03), rng.uniform(0, 2 * np.pi)] for n in range(2, 6)])
     skin, fat, muscle = 2.0, rng.uniform(5, 22), rng.uniform(8, 16)
@@ -180,7 +245,24 @@ def _slice(anat: _Anatomy, x: np.ndarray, z: float, tex: np.ndarray, emph: np.nd
 
     body = paint(img, body_sdf(0.0), HU["skin"], px)
     paint(img, body_sdf(anat.skin), HU["fat"], px)
-    paint(img, body_sdf(anat.skin + anat.fat), HU["muscle"], px)
+    muscle = paint(img, body_sdf(anat.skin + anat.fat), HU["muscle"], px)
+    for bx, by, ba, bb, ang in anat.breasts:
+        outer = ellipse_sdf(xx, yy, bx, by, ba, bb, ang)
+        paint(img, outer, HU["skin"], px, within=1.0 - body)
+        paint(img, ellipse_sdf(xx, yy, bx, by, ba - anat.skin, bb - anat.skin, ang), HU["fat"], px,
+              within=1.0 - muscle)
+        paint(img, ellipse_sdf(xx, yy, bx, by - 0.1 * bb, 0.55 * ba, 0.45 * bb, ang), HU["glandular"], px,
+              within=1.0 - muscle)
+        body = np.maximum(body, coverage(outer, px))
+    if anat.cloth is not None:
+        lo, hi, thick, hu, gap, waves, phase = anat.cloth
+        phi = np.arctan2(yy - anat.cy, xx - anat.cx) % (2 * np.pi)
+        arc = (phi - lo) % (2 * np.pi) < (hi - lo)
+        # the gap to the skin goes to zero at the troughs of a few waves: touching there, air between
+        off = np.clip(gap * np.cos(waves * phi + phase), 0.0, None)
+        r = np.hypot(xx - anat.cx, yy - anat.cy) - anat.body_radius(phi, z) - off - thick / 2
+        shell = np.where(arc, np.abs(r) - thick / 2, np.inf)
+        paint(img, shell, hu, px, within=np.clip((-900.0 - img) / 100.0, 0.0, 1.0))
     # ribs sit in the muscle layer, just outside the cavity
     inset = anat.cavity_inset()
     for phi0, twist in anat.ribs:
@@ -244,29 +326,44 @@ def _slice(anat: _Anatomy, x: np.ndarray, z: float, tex: np.ndarray, emph: np.nd
 
 
 def make_phantom(seed: int, n_slices: int = 8, kind: str | None = None, arms: bool | None = None,
-                 table: bool = True, geom: ScannerGeometry = FORCE, nodules_inside: bool = False) -> Phantom:
-    """Build phantom ``seed`` with ``n_slices`` contiguous slices (``geom.slice_thickness_mm`` apart).
+                 table: bool = True, geom: ScannerGeometry = FORCE, nodules_inside: bool = False,
+                 outline: Outline | None = None, sub_slice_mm: float = SUB_SLICE_MM) -> Phantom:
+    """Build phantom ``seed`` with ``n_slices`` contiguous slices (``geom.slice_thickness_mm`` apart and thick).
 
     Nodule centres are drawn over a 60 mm (or the slab's, if longer) span around the slab, so many lie partly
     or wholly outside it; ``nodules_inside`` draws them where a 20 mm nodule still fits in the slab (for a
-    nodule test set; it changes the random draws, so the phantom differs from the same seed without it)."""
+    nodule test set; it changes the random draws, so the phantom differs from the same seed without it).
+
+    A slice thicker than ``sub_slice_mm`` is the mean of sub-slices spread evenly over its thickness (a
+    rectangular slice profile), in the object and so in its ground truth: the z-blur of a thick slice. The
+    default (``SUB_SLICE_MM``, 1 mm) keeps the named platform's 1 mm slices single sections; the widened
+    platform averages every slice (0.5 mm sub-slices), as a scanner's slice sensitivity profile does.
+    ``outline`` makes the outline irregular (see ``Outline``); its features come from their own generator,
+    so without it (or with ``Outline()``) the phantom is the same as before they existed."""
     if n_slices < 1:
         raise ValueError("a phantom needs at least one slice")
     rng = np.random.default_rng(seed)
     kind = KINDS[int(rng.integers(0, 2))] if kind is None else kind
     if kind not in KINDS:
         raise ValueError(f"unknown phantom kind {kind!r}; choose one of {KINDS}")
+    outline = Outline() if outline is None else outline
     dz = geom.slice_thickness_mm
     z = (np.arange(n_slices) - (n_slices - 1) / 2.0) * dz
     inside = max(1.0, n_slices * dz - 20.0) / 0.8 if nodules_inside else None   # centres within +-0.4 span
-    anat = _anatomy(rng, kind, arms, table, z_span=max(60.0, n_slices * dz), nodule_z_span=inside)
+    anat = _anatomy(rng, kind, arms, table, z_span=max(60.0, n_slices * dz), nodule_z_span=inside,
+                    size=outline.size)
+    if outline != Outline():
+        _irregular(np.random.default_rng([seed, 104729]), anat, outline)
     n, k = geom.image_size, geom.oversample
     x = geom.pixel_centres_mm(n * k)
-    # texture fields on the GT grid (3-D correlated), upsampled to the projector grid
-    sig_z = 1.0 / dz
-    tex = 30.0 * smooth_field(rng, (n_slices, n, n), (sig_z, 1.5, 1.5))
-    emph_field = smooth_field(rng, (n_slices, n, n), (sig_z * 2, 1.0 * anat.emphysema.blob_mm / geom.pixel_mm,
-                                                      anat.emphysema.blob_mm / geom.pixel_mm))
+    # sub-slices across each slice's thickness; texture fields on the GT grid over all of them (3-D
+    # correlated), upsampled to the projector grid
+    subs = max(1, int(np.ceil(dz / sub_slice_mm - 1e-9)))
+    offsets = ((np.arange(subs) + 0.5) / subs - 0.5) * dz
+    sig_z = subs / dz
+    tex = 30.0 * smooth_field(rng, (n_slices * subs, n, n), (sig_z, 1.5, 1.5))
+    emph_field = smooth_field(rng, (n_slices * subs, n, n), (sig_z * 2, 1.0 * anat.emphysema.blob_mm / geom.pixel_mm,
+                                                             anat.emphysema.blob_mm / geom.pixel_mm))
     obj = np.empty((n_slices, n * k, n * k), np.float32)
     gt = np.empty((n_slices, n, n), np.float32)
     body = np.zeros((n_slices, n, n), np.uint8)
@@ -275,25 +372,31 @@ def make_phantom(seed: int, n_slices: int = 8, kind: str | None = None, arms: bo
     xg, yg = np.meshgrid(x, x)
     threshold = None
     for i, zi in enumerate(z):
-        t_fine = zoom(tex[i], k, order=1)
-        score = zoom(emph_field[i], k, order=1)
-        weight = np.zeros_like(score)
-        for lg in anat.lungs:
-            weight = np.maximum(weight, anat.emphysema.weight(xg, yg, lg[1:3], lg[3:5]) *
-                                (anat.lung_sdf(lg, xg, yg, zi) < 0))
-        score = score + 2.5 * np.log(np.clip(weight, 1e-3, None))
-        if threshold is None:
-            inside = weight > 0
-            threshold = np.quantile(score[inside], 1 - anat.emphysema.severity) if inside.any() else np.inf
-        emph = (score > threshold).astype(np.float64)
-        img, b, lid, ncov = _slice(anat, x, float(zi), t_fine, emph, geom.object_pixel_mm)
+        img, b, lungs, ncov = 0.0, 0.0, [0.0, 0.0], [0.0] * len(anat.nodules)
+        for j, off in enumerate(offsets):
+            zs = float(zi + off)
+            t_fine = zoom(tex[i * subs + j], k, order=1)
+            score = zoom(emph_field[i * subs + j], k, order=1)
+            weight = np.zeros_like(score)
+            for lg in anat.lungs:
+                weight = np.maximum(weight, anat.emphysema.weight(xg, yg, lg[1:3], lg[3:5]) *
+                                    (anat.lung_sdf(lg, xg, yg, zs) < 0))
+            score = score + 2.5 * np.log(np.clip(weight, 1e-3, None))
+            if threshold is None:
+                inside = weight > 0
+                threshold = np.quantile(score[inside], 1 - anat.emphysema.severity) if inside.any() else np.inf
+            emph = (score > threshold).astype(np.float64)
+            im, bj, lid, nc = _slice(anat, x, zs, t_fine, emph, geom.object_pixel_mm)
+            img, b = img + im / subs, b + bj / subs
+            lungs = [lungs[s] + (lid == s + 1) / subs for s in range(2)]
+            ncov = [a + c / subs for a, c in zip(ncov, nc)]
         obj[i] = img
         gt[i] = img.reshape(n, k, n, k).mean(axis=(1, 3))
         body[i] = b.reshape(n, k, n, k).mean(axis=(1, 3)) >= 0.5
-        blocks = lid.reshape(n, k, n, k)
-        lung[i] = blocks.max(axis=(1, 3)) * ((blocks > 0).mean(axis=(1, 3)) >= 0.5)
+        for s in range(2):
+            lung[i][lungs[s].reshape(n, k, n, k).mean(axis=(1, 3)) >= 0.5] = s + 1
         for j, c in enumerate(ncov, start=1):
-            nod[i][c.reshape(n, k, n, k).mean(axis=(1, 3)) >= 0.5] = j
+            nod[i][np.asarray(c).reshape(n, k, n, k).mean(axis=(1, 3)) >= 0.5] = j
     params = {
         "kind": kind, "body_axes_mm": [anat.a, anat.b], "arms": len(anat.arms) > 0, "table": table,
         "emphysema": None if anat.emphysema is None else {
@@ -302,6 +405,7 @@ def make_phantom(seed: int, n_slices: int = 8, kind: str | None = None, arms: bo
         "nodules": [{"centre_mm": n_.centre.tolist(), "diameter_mm": n_.diameter_mm, "part_solid": n_.part_solid,
                      "spiculation": n_.spiculation} for n_ in anat.nodules],
         "vessel_segments": len(anat.vessels), "airway_segments": len(anat.airways),
+        "slice_thickness_mm": dz, "outline": asdict(outline),
     }
     return Phantom(seed, kind, z, obj, gt, body, lung, nod, params)
 
