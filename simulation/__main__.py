@@ -65,7 +65,7 @@ def dataset(args) -> None:
     out = _writable(Path(args.out))
     kernels = tuple(args.kernel) if args.kernel else KERNEL_NAMES
     m = make_dataset(out, args.phantoms, args.slices, args.seed, kernels=kernels, kind=args.kind, split=args.split,
-                     nodules_inside=args.nodules_inside)
+                     nodules_inside=args.nodules_inside, platform=args.platform, renditions=args.renditions)
     splits = {k: sum(p["split"] == k for p in m["phantoms"]) for k in ("train", "val", "test")}
     print(f"dataset in {out}: {len(m['phantoms'])} phantoms {splits}")
 
@@ -90,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--split", choices=["train", "val", "test"], default=None,
                    help="put every phantom in this split (default: drawn per phantom from its seed)")
     d.add_argument("--nodules-inside", action="store_true", help="nodules drawn wholly inside the slab")
+    d.add_argument("--platform", choices=["named", "wide"], default="named",
+                   help="named: every kernel x dose; wide: kernels, doses, slice thickness and outlines drawn")
+    d.add_argument("--renditions", type=int, default=12, help="renditions per phantom on the wide platform")
     return p
 
 

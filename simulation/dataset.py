@@ -1,5 +1,8 @@
 """Paired training data: every rendition (2 doses x 16 kernels) of N phantoms, with GT and labels.
 
+``--platform wide`` draws instead, per phantom, its slice thickness and an irregular outline, and per
+rendition a kernel of the widened space and a dose (``platform``); the manifest records every draw.
+
 Layout (one folder per phantom, read by memory-mapping; nothing is decoded at training time)::
 
     DIR/manifest.json                 geometry, kernels, doses, seeds, split by phantom
@@ -28,7 +31,9 @@ from tqdm import tqdm
 from .geometry import FORCE
 from .kernels import KERNEL_NAMES, get_kernel
 from .phantom import make_phantom
-from .scanner import scan_volume
+from .platform import SUB_SLICE_MM as WIDE_SUB_SLICE_MM
+from .platform import PhantomDraw, draw_phantom, rendition_json
+from .scanner import scan_renditions, scan_volume
 
 DOSES = (1.3, 6.5)
 
@@ -39,17 +44,23 @@ def split_of(seed: int, fractions=(0.75, 0.125, 0.125)) -> str:
 
 
 def _write_phantom(folder: Path, seed: int, n_slices: int, kernels, doses, progress, kind: str | None = None,
-                   nodules_inside: bool = False) -> None:
-    ph = make_phantom(seed, n_slices, kind=kind, nodules_inside=nodules_inside)
-    vols = scan_volume(ph.object_hu, list(doses), list(kernels), seed, progress=progress)
+                   nodules_inside: bool = False, draw: PhantomDraw | None = None) -> None:
+    if draw is None:
+        ph = make_phantom(seed, n_slices, kind=kind, nodules_inside=nodules_inside)
+        vols = scan_volume(ph.object_hu, list(doses), list(kernels), seed, progress=progress)
+        order = [(d, get_kernel(k)) for d in doses for k in kernels]
+        stack = np.stack([vols[(d, k.name)] for d, k in order])
+    else:
+        ph = make_phantom(seed, n_slices, kind=draw.kind, nodules_inside=nodules_inside, outline=draw.outline,
+                          geom=draw.geometry, sub_slice_mm=WIDE_SUB_SLICE_MM)
+        order = list(draw.renditions)
+        stack = scan_renditions(ph.object_hu, order, seed, draw.geometry, progress=progress)
     tmp = folder.with_name(folder.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     np.save(tmp / "gt.npy", np.rint(ph.gt_hu).astype(np.int16))
-    order = [(d, k) for d in doses for k in kernels]
-    np.save(tmp / "renditions.npy", np.stack([np.clip(np.rint(vols[key]), -1024, 3071).astype(np.int16) for key in order]))
-    (tmp / "renditions.json").write_text(json.dumps(
-        [{"kernel": k, "dose_mgy": d, "f50_per_mm": get_kernel(k).f50} for d, k in order], indent=1))
+    np.save(tmp / "renditions.npy", np.clip(np.rint(stack), -1024, 3071).astype(np.int16))
+    (tmp / "renditions.json").write_text(json.dumps([rendition_json(d, k) for d, k in order], indent=1))
     np.savez_compressed(tmp / "labels.npz", body=ph.body, lung=ph.lung, nodules=ph.nodules)
     (tmp / "params.json").write_text(json.dumps({"seed": seed, "z_mm": ph.z_mm.tolist(), **ph.params}, indent=1))
     shutil.rmtree(folder, ignore_errors=True)
@@ -66,29 +77,42 @@ def dataset_command(root: Path) -> str:
         options += "".join(f" --kernel {shlex.quote(k)}" for k in m["kernels"])
     if m.get("nodules_inside"):
         options += " --nodules-inside"
+    if m.get("platform", "named") != "named":
+        options += f" --platform {m['platform']} --renditions {m['renditions_per_phantom']}"
     return (f"python -m simulation dataset --out {root} --phantoms {len(m['phantoms'])} --slices {m['slices']} "
             f"--seed {m['phantoms'][0]['seed']}{options}")
 
 
 def make_dataset(out: Path, n_phantoms: int, n_slices: int = 8, first_seed: int = 1000,
                  kernels=KERNEL_NAMES, doses=DOSES, show_progress: bool = True, kind: str | None = None,
-                 split: str | None = None, nodules_inside: bool = False) -> dict:
+                 split: str | None = None, nodules_inside: bool = False, platform: str = "named",
+                 renditions: int = 12) -> dict:
     """Create (or resume) a dataset of ``n_phantoms`` phantoms with seeds ``first_seed, first_seed+1, ...``.
 
     ``kind`` fixes the phantom kind (default: drawn per seed); ``split`` puts every phantom in one split (default:
-    drawn per seed), e.g. a nodule test set that no training run reads; ``nodules_inside``: see make_phantom."""
+    drawn per seed), e.g. a nodule test set that no training run reads; ``nodules_inside``: see make_phantom.
+    ``platform="wide"``: ``renditions`` drawn renditions per phantom instead of every kernel x dose (see
+    ``platform``); ``kernels``/``doses`` are then unused."""
+    if platform not in ("named", "wide"):
+        raise ValueError(f"unknown platform {platform!r}; choose named or wide")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     seeds = [first_seed + i for i in range(n_phantoms)]
+    draws = {s: draw_phantom(s, renditions, kind) for s in seeds} if platform == "wide" else {}
     manifest = {
         "geometry": asdict(FORCE), "kernels": list(kernels), "doses_mgy": list(doses), "slices": n_slices,
-        "kind": kind, "split": split, "nodules_inside": nodules_inside,
+        "kind": kind, "split": split, "nodules_inside": nodules_inside, "platform": platform,
         "phantoms": [{"seed": s, "folder": f"phantom_{s:04d}", "split": split or split_of(s)} for s in seeds],
     }
+    if platform == "wide":
+        manifest["renditions_per_phantom"] = renditions
+        for entry in manifest["phantoms"]:
+            entry.update({k: v for k, v in draws[entry["seed"]].to_json().items() if k != "seed"})
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
     todo = [s for s in seeds if not (out / f"phantom_{s:04d}" / "DONE").exists()]
     with tqdm(total=len(todo) * n_slices, unit="slice", disable=not show_progress,
               desc=f"{len(seeds) - len(todo)}/{len(seeds)} phantoms done") as bar:
         for s in todo:
-            _write_phantom(out / f"phantom_{s:04d}", s, n_slices, kernels, doses, bar.update, kind, nodules_inside)
+            _write_phantom(out / f"phantom_{s:04d}", s, n_slices, kernels, doses, bar.update, kind, nodules_inside,
+                           draws.get(s))
     return manifest

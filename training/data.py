@@ -54,7 +54,7 @@ def rendition_mtfs(folder: Path, pixel_mm: float) -> np.ndarray:
             out[r] = m.mtf
         else:
             f = np.linspace(0, 0.5 / pixel_mm, N_FREQUENCIES)
-            out[r] = model_mtf(f, kernel_f50(meta[r]["kernel"].split("(")[0]) or 0.4)
+            out[r] = model_mtf(f, kernel_f50(meta[r].get("dicom_kernel") or meta[r]["kernel"].split("(")[0]) or 0.4)
     tmp = folder / "mtf.tmp.npy"
     np.save(tmp, out)
     tmp.replace(cache)
