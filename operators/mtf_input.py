@@ -10,18 +10,19 @@ from physics.mtf import N_FREQUENCIES, estimate_mtf, mtf_2d
 from .orientation import canonical_view
 
 
-def skin_air_mtf(volume_hu: np.ndarray, spacing_mm, orientation=(1, 0, 0, 0, 1, 0)):
+def skin_air_mtf(volume_hu: np.ndarray, spacing_mm, orientation=(1, 0, 0, 0, 1, 0), slice_geometry=None):
     """``physics.mtf.estimate_mtf`` of a series in the usual view (``operators.orientation``), as the network sees
     it: the edge's sampling, and so the last digits of the MTF, would otherwise depend on how the rows are
-    stored. The one way the app measures an MTF, on its input and on its output."""
-    return estimate_mtf(canonical_view(volume_hu, orientation), spacing_mm)
+    stored. The one way the app measures an MTF, on its input and on its output. ``slice_geometry``: the
+    slice thickness and spacing (``SeriesJob.slice_geometry``) for the skin's tilt along z."""
+    return estimate_mtf(canonical_view(volume_hu, orientation), spacing_mm, **(slice_geometry or {}))
 
 
 def mtf_input(volume_hu: np.ndarray, spacing_mm, convolution_kernel=None,
-              orientation=(1, 0, 0, 0, 1, 0)) -> tuple[dict, np.ndarray]:
+              orientation=(1, 0, 0, 0, 1, 0), slice_geometry=None) -> tuple[dict, np.ndarray]:
     """(the physics CLI's JSON keys + ``source`` + ``kernel``, the 64x64 2-D MTF): the skin-air MTF, else the
     kernel's, else the default."""
-    measured = skin_air_mtf(volume_hu, spacing_mm, orientation)
+    measured = skin_air_mtf(volume_hu, spacing_mm, orientation, slice_geometry)
     out = measured.to_json()
     kernel = "\\".join(str(v) for v in convolution_kernel) if isinstance(convolution_kernel, (list, tuple)) \
         else (str(convolution_kernel) if convolution_kernel else None)

@@ -14,5 +14,5 @@ class MTFOperator(JobsOperator):
 
     def process(self, job) -> None:
         job.mtf, job.mtf2d = mtf_input(job.volume_hu, job.spacing_mm, job.datasets[0].get("ConvolutionKernel"),
-                                       job.orientation)
+                                       job.orientation, job.slice_geometry)
         log.info("series %s: MTF %s, f50 %s/mm", job.series_uid, job.mtf["source"], job.mtf["f50_per_mm"])

@@ -44,7 +44,7 @@ def qa_report(job, derived_series_uid: str, app_version: str) -> dict:
         "pixel_spacing_mm": [float(s) for s in job.spacing_mm],
         "model": job.model,
         "mtf_input": job.mtf,
-        "mtf_output": skin_air_mtf(vout, job.spacing_mm, job.orientation).to_json(),
+        "mtf_output": skin_air_mtf(vout, job.spacing_mm, job.orientation, job.slice_geometry).to_json(),
         "noise_sd_hu": {"input": _finite(noise_sd(vin, job.spacing_mm)), "output": _finite(noise_sd(vout, job.spacing_mm))},
         "lung": {"voxels": int(lungs.sum()), "input": bio_in, "output": bio_out},
         "notes": "noise SD: global-noise method in soft tissue (anatomical texture counts as noise); "

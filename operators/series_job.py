@@ -29,6 +29,16 @@ class SeriesJob:
         return np.array([float(v) for v in self.datasets[0].ImageOrientationPatient])
 
     @property
+    def slice_geometry(self) -> dict:
+        """``slice_thickness_mm`` and ``slice_spacing_mm`` (None where unknown), as ``estimate_mtf`` takes them."""
+        thickness = self.datasets[0].get("SliceThickness")
+        try:
+            thickness = float(thickness) if thickness not in (None, "") else None
+        except (TypeError, ValueError):
+            thickness = None
+        return {"slice_thickness_mm": thickness, "slice_spacing_mm": slice_spacing_mm(self.datasets)}
+
+    @property
     def voxel_mm3(self) -> float:
         dz = slice_spacing_mm(self.datasets) or float(self.datasets[0].get("SliceThickness", 1.0) or 1.0)
         return float(self.spacing_mm[0] * self.spacing_mm[1] * dz)

@@ -23,7 +23,7 @@ from scipy import ndimage as ndi
 from scipy.spatial import cKDTree
 from skimage.measure import find_contours
 
-from .esf import binned_esf, mtf_from_esf
+from .esf import MTFCurve, binned_esf, mtf_from_esf
 from .masks import AIR_SKIN_THRESHOLD_HU, body_mask_2d
 
 N_FREQUENCIES = 64
@@ -33,6 +33,9 @@ ARC_SMOOTH_MM = 1.5       # Gaussian smoothing of the contour along its arc
 MIN_PROFILES = 150
 TARGET_PROFILES = 6000
 MAX_SLICES = 24
+OUTLIER_MADS = 6.0        # air-side outlier profiles: beyond this many MADs of the profiles' excess
+MIN_RADIUS_MM = 20.0      # profiles where the skin bends tighter (folds, breasts' edges) are left out
+MAX_Z_BLUR_MM = 0.6       # profiles whose skin tilts so that the slice averages edges further apart: rejected
 
 
 @dataclass
@@ -79,8 +82,53 @@ def _resample_closed(points_mm: np.ndarray, closed: bool) -> np.ndarray:
     return ndi.gaussian_filter1d(pts, ARC_SMOOTH_MM / CONTOUR_STEP_MM, axis=0, mode="wrap" if closed else "nearest")
 
 
-def _edge_samples(img: np.ndarray, spacing: tuple[float, float], stats: dict):
-    """Signed distances (mm, + outwards) and values of the pixels next to accepted skin-air profiles."""
+def _runs(on: np.ndarray, closed: bool) -> list[np.ndarray]:
+    """Index runs where ``on`` holds along a contour (a closed contour's run may wrap past its end)."""
+    n = len(on)
+    if on.all():
+        return [np.arange(n)]
+    idx = np.arange(n)
+    if closed:
+        idx = np.roll(idx, -int(np.argmin(on)))     # start at a point off the body: no run wraps
+    flags = on[idx]
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], flags.astype(np.int8), [0]])))
+    return [idx[a:b] for a, b in zip(edges[::2], edges[1::2])]
+
+
+def _crossing(prof: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Position along ``t`` where each profile (rows, falling outwards) crosses the skin-air threshold
+    nearest ``t = 0``; NaN where it does not cross."""
+    above = prof > AIR_SKIN_THRESHOLD_HU
+    change = above[:, :-1] & ~above[:, 1:]
+    mid = 0.5 * (t[:-1] + t[1:])
+    dist = np.where(change, np.abs(mid)[None, :], np.inf)
+    j = np.argmin(dist, axis=1)
+    ok = np.isfinite(dist[np.arange(len(prof)), j])
+    rows = np.arange(len(prof))
+    a, b = prof[rows, j], prof[rows, j + 1]
+    frac = (a - AIR_SKIN_THRESHOLD_HU) / np.where(a != b, a - b, 1.0)
+    return np.where(ok, t[j] + frac * (t[1] - t[0]), np.nan)
+
+
+def _air_side_outliers(outside: np.ndarray) -> np.ndarray:
+    """Profiles whose air side holds something the others' do not (a gown, a blanket, a cable a little off
+    the skin): the largest 2 mm mean of a profile's excess over the median profile, against the spread of
+    that statistic over all profiles (median + ``OUTLIER_MADS`` MADs)."""
+    if len(outside) < 20:
+        return np.zeros(len(outside), bool)
+    excess = ndi.uniform_filter1d(outside - np.median(outside, axis=0), 4, axis=1).max(axis=1)
+    med = np.median(excess)
+    mad = 1.4826 * np.median(np.abs(excess - med)) + 1e-6
+    return excess > med + OUTLIER_MADS * mad
+
+
+def _edge_samples(img: np.ndarray, spacing: tuple[float, float], stats: dict, neighbours=(), z_ratio: float = 1.0):
+    """Signed distances (mm, + outwards), values and z-blur widths (mm) of the pixels next to accepted
+    skin-air profiles.
+
+    ``neighbours``: the adjacent slices, where the skin's tilt along z is read: the same profile's edge
+    moves by ``dr`` from one slice to the next, so a slice ``z_ratio`` spacings thick averages edges up to
+    ``|dr| z_ratio`` apart (a box of that width across the edge)."""
     dy, dx = spacing
     body = body_mask_2d(img, pixel_mm=min(dx, dy))
     stats["air"] += int(((img < AIR_SKIN_THRESHOLD_HU) & ~body).sum())
@@ -94,23 +142,29 @@ def _edge_samples(img: np.ndarray, spacing: tuple[float, float], stats: dict):
     stats["outline"] += int(outline.sum())
     stats["cut"] += int((outline & ndi.binary_dilation(border, iterations=2)).sum())
 
-    # the body's edge as sub-pixel contours of a lightly smoothed image, in mm (x along columns, y along rows)
-    smooth = ndi.gaussian_filter(img, (0.7 / dy, 0.7 / dx))
+    # the body's edge as sub-pixel contours of a lightly smoothed image, in mm (x along columns, y along rows):
+    # the stretches of each iso-line that follow the body's outline (an iso-line may also run round a gown
+    # or an arm touching the body, away from it)
+    sigma = (0.7 / dy, 0.7 / dx)
+    smooth = ndi.gaussian_filter(img, sigma)
     near_outline = ndi.binary_dilation(outline, iterations=2)
     curves = []
     for c in find_contours(smooth, AIR_SKIN_THRESHOLD_HU):
         on_body = near_outline[np.clip(np.round(c[:, 0]).astype(int), 0, rows - 1),
                                np.clip(np.round(c[:, 1]).astype(int), 0, cols - 1)]
-        if on_body.mean() < 0.5:
-            continue
         closed = bool(np.allclose(c[0], c[-1]))
-        pts = _resample_closed(np.stack([c[:, 1] * dx, c[:, 0] * dy], axis=1), closed)
-        if len(pts):
-            curves.append(pts)
+        for run in _runs(on_body, closed):
+            whole = closed and len(run) == len(c)
+            pts = _resample_closed(np.stack([c[run, 1] * dx, c[run, 0] * dy], axis=1), whole)
+            if len(pts):
+                curves.append(pts)
     if not curves:
         return None
     pts = np.concatenate(curves)
     tangent = np.concatenate([np.gradient(p, axis=0) for p in curves])
+    bend = np.concatenate([np.gradient(np.gradient(p, axis=0), axis=0) for p in curves])
+    curvature = np.abs(tangent[:, 0] * bend[:, 1] - tangent[:, 1] * bend[:, 0]) / \
+        np.maximum(np.hypot(*tangent.T), 1e-9) ** 3
     normal = np.stack([tangent[:, 1], -tangent[:, 0]], axis=1)
     normal /= np.maximum(np.hypot(*normal.T), 1e-9)[:, None]
     # orient each normal outwards: down the smoothed image
@@ -129,7 +183,24 @@ def _edge_samples(img: np.ndarray, spacing: tuple[float, float], stats: dict):
     outside, inner = prof[:, t > 2.0], prof[:, (t < -2.0) & (t > -REACH_MM + 1)]
     clean_air = (np.median(outside, 1) < -960.0) & (ndi.uniform_filter1d(outside, 5, axis=1).max(1) < -850.0)
     soft = np.abs(np.median(inner, 1)) < 250.0
-    accepted = in_fov & clean_air & soft
+    straight = curvature[::every] < 1.0 / MIN_RADIUS_MM
+    accepted = in_fov & clean_air & soft & straight
+    if accepted.any():
+        accepted[accepted] = ~_air_side_outliers(prof[accepted][:, t > 0.0])
+    # the skin's tilt along z: its edge in the adjacent slices, along the same normals
+    width = np.zeros(len(centre))
+    if neighbours and accepted.any():
+        tn = np.arange(-4.0, 4.0 + 1e-9, 0.1)
+        qn = centre[accepted, None, :] + tn[None, :, None] * nrm[accepted, None, :]
+        coords = [qn[..., 1].ravel() / dy, qn[..., 0].ravel() / dx]
+        shifts = [_crossing(ndi.map_coordinates(ndi.gaussian_filter(nb, sigma), coords, order=1,
+                                                mode="nearest").reshape(qn.shape[:2]), tn) for nb in neighbours]
+        per_slice = np.nanmean(np.abs(np.stack(shifts)), axis=0) if len(shifts) == 1 else \
+            np.abs(shifts[1] - shifts[0]) / 2.0
+        w = per_slice * z_ratio
+        width[accepted] = np.where(np.isfinite(w), w, np.inf)
+        stats["tilted"] += int((accepted & (width > MAX_Z_BLUR_MM)).sum())
+        accepted &= width <= MAX_Z_BLUR_MM
     stats["profiles"] += int(accepted.sum())
     if not accepted.any():
         return None
@@ -141,18 +212,25 @@ def _edge_samples(img: np.ndarray, spacing: tuple[float, float], stats: dict):
     _, nearest = cKDTree(pts).query(pix, distance_upper_bound=REACH_MM)
     hit = nearest < len(pts)
     pix, yy, xx, nearest = pix[hit], yy[hit], xx[hit], nearest[hit]
-    keep = accepted[np.minimum(nearest // every, len(accepted) - 1)]
+    profile = np.minimum(nearest // every, len(accepted) - 1)
+    keep = accepted[profile]
     along = np.einsum("ij,ij->i", pix - pts[nearest], normal[nearest])
     keep &= np.abs(along) < REACH_MM
-    return along[keep], img[yy[keep], xx[keep]]
+    return along[keep], img[yy[keep], xx[keep]], width[profile[keep]]
 
 
 def estimate_mtf(volume_hu: np.ndarray, spacing_mm, max_slices: int = MAX_SLICES,
-                 target_profiles: int = TARGET_PROFILES) -> MTFResult:
+                 target_profiles: int = TARGET_PROFILES, slice_thickness_mm: float | None = None,
+                 slice_spacing_mm: float | None = None) -> MTFResult:
     """MTF of an axial CT series from its skin-air boundary.
 
     ``volume_hu``: ``(K, rows, cols)`` or ``(rows, cols)``, any real dtype; ``spacing_mm``: (row, col) pixel
-    spacing, as DICOM PixelSpacing. Never raises on image content: an unusable edge sets ``quality``."""
+    spacing, as DICOM PixelSpacing. Never raises on image content: an unusable edge sets ``quality``.
+
+    The in-plane MTF is what is returned: where the skin tilts along z, a slice averages its edge over a
+    width ``|dr/dz| x thickness`` (read from the adjacent slices; ``slice_thickness_mm`` /
+    ``slice_spacing_mm``, contiguous slices when not given); profiles blurred so beyond ``MAX_Z_BLUR_MM``
+    are left out and the others' box blur is divided out of the pooled MTF."""
     vol = np.asarray(volume_hu)
     vol = vol.reshape((-1,) + vol.shape[-2:])
     try:
@@ -164,21 +242,28 @@ def estimate_mtf(volume_hu: np.ndarray, spacing_mm, max_slices: int = MAX_SLICES
     nyquist = 0.5 / max(dx, dy)
     if min(vol.shape[-2:]) < 16 or vol.size == 0:
         return _unusable(nyquist, 0, "image too small for an edge measurement")
+    z_ratio = 1.0
+    if slice_thickness_mm and slice_spacing_mm and slice_thickness_mm > 0 and slice_spacing_mm > 0:
+        z_ratio = float(slice_thickness_mm) / float(slice_spacing_mm)
     # slices from the middle outwards, in a fixed order, until enough profiles are in
     n = len(vol)
     order = np.unique(np.linspace(0, n - 1, min(max_slices, n)).round().astype(int))
     order = order[np.argsort(np.abs(order - (n - 1) / 2), kind="stable")]
-    stats = {"outline": 0, "cut": 0, "air": 0, "profiles": 0, "pixels": 0, "body": 0}
-    dist, vals = [], []
+    stats = {"outline": 0, "cut": 0, "air": 0, "profiles": 0, "pixels": 0, "body": 0, "tilted": 0}
+    dist, vals, widths = [], [], []
     for k in order:
         img = vol[k].astype(np.float32)
         if not np.isfinite(img).all():
             return _unusable(nyquist, stats["profiles"], "image holds non-finite values")
         stats["pixels"] += img.size
-        s = _edge_samples(img, (dy, dx), stats)
+        neighbours = [vol[j].astype(np.float32) for j in (k - 1, k + 1) if 0 <= j < n]
+        if not all(np.isfinite(nb).all() for nb in neighbours):
+            return _unusable(nyquist, stats["profiles"], "image holds non-finite values")
+        s = _edge_samples(img, (dy, dx), stats, neighbours, z_ratio)
         if s is not None:
             dist.append(s[0])
             vals.append(s[1])
+            widths.append(s[2])
         if stats["profiles"] >= target_profiles:
             break
     n_prof = stats["profiles"]
@@ -189,11 +274,28 @@ def estimate_mtf(volume_hu: np.ndarray, spacing_mm, max_slices: int = MAX_SLICES
     if n_prof < MIN_PROFILES:
         if stats["outline"] and stats["cut"] > 0.1 * stats["outline"]:
             return _unusable(nyquist, n_prof, "body cut by the field of view")
+        if stats["tilted"] > n_prof:
+            return _unusable(nyquist, n_prof, f"too few clean skin-air profiles ({n_prof} < {MIN_PROFILES}): the skin "
+                             f"tilts along z so that the slices average its edge over more than {MAX_Z_BLUR_MM} mm")
         return _unusable(nyquist, n_prof, f"too few clean skin-air profiles ({n_prof} < {MIN_PROFILES})")
     centres, esf = binned_esf(np.concatenate(dist), np.concatenate(vals), half_width_mm=REACH_MM)
     curve = mtf_from_esf(centres, esf, tail_mm=REACH_MM - 3.0, f_max_per_mm=max(1.5, 2 * nyquist), mirror_side=+1)
+    curve = z_blur_removed(curve, np.concatenate(widths))
     f = np.linspace(0.0, nyquist, N_FREQUENCIES)
     return MTFResult(f, np.clip(curve.sample(f), 0.0, None), curve.f50, curve.f10, n_prof)
+
+
+def z_blur_removed(curve: MTFCurve, widths_mm: np.ndarray) -> MTFCurve:
+    """``curve`` divided by the pooled MTF of the samples' box blurs, ``mean sinc(f w)`` (exact for a pooled
+    ESF: each sample's edge is the in-plane one convolved with its own box)."""
+    w = widths_mm[np.isfinite(widths_mm) & (widths_mm > 0)]
+    if not len(w):
+        return curve
+    hist, edges = np.histogram(w, bins=32, range=(0.0, MAX_Z_BLUR_MM))
+    centres = 0.5 * (edges[:-1] + edges[1:])
+    weight = np.concatenate([[len(widths_mm) - len(w)], hist]) / len(widths_mm)
+    box = (weight[None, :] * np.sinc(np.outer(curve.frequencies_per_mm, np.concatenate([[0.0], centres])))).sum(1)
+    return MTFCurve(curve.frequencies_per_mm, curve.mtf / np.maximum(box, 0.2))
 
 
 def mtf_2d(mtf: np.ndarray, size: int = N_FREQUENCIES) -> np.ndarray:

@@ -1,0 +1,92 @@
+"""How well the skin-air MTF estimate reads each rendition's kernel: f50 error against the kernel's own MTF.
+
+The reference for a kernel is its MTF measured on a noise-free edge through the same simulated chain: a
+20 cm water disc in air scanned without noise and reconstructed with the kernel (at the rendition's
+slice thickness), its radial ESF turned into an MTF (``physics.esf``). The estimate is
+``physics.mtf.estimate_mtf`` on the rendition itself: the noisy slab of the phantom, irregular outline and all.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from physics.esf import binned_esf, mtf_from_esf
+from physics.mtf import estimate_mtf
+
+DISC_RADIUS_MM, DISC_CENTRE_MM = 100.0, (3.3, -7.1)
+
+
+@dataclass
+class MTFError:
+    phantom: str
+    kernel: str
+    dose_mgy: float
+    reference_f50: float
+    estimated_f50: float
+    profiles: int
+    reason: str | None
+
+    @property
+    def error(self) -> float:
+        """Relative f50 error (NaN when the edge was unusable)."""
+        return self.estimated_f50 / self.reference_f50 - 1.0
+
+
+@lru_cache(maxsize=256)
+def _reference_f50(kernel_json: str, thickness_mm: float) -> float:
+    from simulation.geometry import FORCE
+    from simulation.kernels import Kernel
+    from simulation.phantom import disc_object
+    from simulation.scanner import scan_slice
+
+    geom = replace(FORCE, slice_thickness_mm=thickness_mm)
+    kernel = Kernel.from_json(json.loads(kernel_json))
+    img = scan_slice(disc_object(DISC_RADIUS_MM, DISC_CENTRE_MM, 0.0, geom=geom), [None], [kernel], 0, 0,
+                     geom)[(None, kernel.name)]
+    x = geom.pixel_centres_mm()
+    xx, yy = np.meshgrid(x, x)
+    d = np.hypot(xx - DISC_CENTRE_MM[0], yy - DISC_CENTRE_MM[1]) - DISC_RADIUS_MM
+    near = np.abs(d) < 12
+    return mtf_from_esf(*binned_esf(d[near], img[near])).f50
+
+
+def reference_f50(kernel_params: dict, thickness_mm: float = 1.0) -> float:
+    """f50 (cycles/mm) of a kernel (its ``Kernel.to_json``) measured on a noise-free water-disc edge."""
+    return _reference_f50(json.dumps(kernel_params, sort_keys=True), float(thickness_mm))
+
+
+def dataset_errors(root: Path, split: str | None = None) -> list[MTFError]:
+    """Every rendition of every finished phantom (of ``split``, or all) of a simulator dataset."""
+    root = Path(root)
+    manifest = json.loads((root / "manifest.json").read_text())
+    pixel = manifest["geometry"]["fov_mm"] / manifest["geometry"]["image_size"]
+    out = []
+    for p in manifest["phantoms"]:
+        folder = root / p["folder"]
+        if (split and p["split"] != split) or not (folder / "DONE").exists():
+            continue
+        vols = np.load(folder / "renditions.npy", mmap_mode="r")
+        meta = json.loads((folder / "renditions.json").read_text())
+        thickness = json.loads((folder / "params.json").read_text()).get("slice_thickness_mm", 1.0)
+        for vol, m in zip(vols, meta):
+            params = m.get("kernel_params")
+            if params is None:
+                from simulation.kernels import get_kernel
+                params = get_kernel(m["kernel"]).to_json()
+            est = estimate_mtf(np.asarray(vol, np.float32), (pixel, pixel))
+            out.append(MTFError(p["folder"], m["kernel"], m["dose_mgy"], reference_f50(params, thickness),
+                                est.f50_per_mm, est.profiles, est.quality["reason"]))
+    return out
+
+
+def summary(errors: list[MTFError]) -> dict:
+    e = np.array([abs(x.error) for x in errors if np.isfinite(x.error)])
+    return {"renditions": len(errors), "usable": int(len(e)),
+            "median_abs_f50_error_percent": float(100 * np.median(e)) if len(e) else None,
+            "worst_abs_f50_error_percent": float(100 * e.max()) if len(e) else None,
+            "mean_f50_error_percent": float(100 * np.mean([x.error for x in errors if np.isfinite(x.error)]))
+            if len(e) else None}
