@@ -31,7 +31,7 @@ def _slices(vol: np.ndarray, max_slices: int) -> np.ndarray:
     return picks
 
 
-def _soft_tissue(img: np.ndarray, pixel_mm: float) -> np.ndarray:
+def soft_tissue(img: np.ndarray, pixel_mm: float) -> np.ndarray:
     """Soft-tissue pixels of the body, eroded away from its skin so no edge enters a local ROI. Tissue is
     told from a smoothed image (3 mm), so that noise excursions in a sharp kernel do not punch holes in it."""
     body = ndi.binary_erosion(body_mask_2d(img, pixel_mm=pixel_mm), iterations=max(1, int(round(5 / pixel_mm))))
@@ -55,14 +55,19 @@ def noise_sd(volume_hu: np.ndarray, spacing_mm, max_slices: int = MAX_SLICES) ->
     sds = []
     for k in _slices(vol, max_slices):
         img = vol[k].astype(np.float32)
-        tissue = _soft_tissue(img, min(dx, dy))
+        tissue = soft_tissue(img, min(dx, dy))
         # whole ROIs of tissue only: the centre pixel's neighbourhood must all be tissue
         whole = ndi.binary_erosion(tissue, structure=np.ones((size, size), bool))
         sds.append(local_sd_map(img, size)[whole])
-    sds = np.concatenate(sds) if sds else np.empty(0)
-    if len(sds) < 100:
+    return sd_mode(np.concatenate(sds) if sds else np.empty(0))
+
+
+def sd_mode(local_sds: np.ndarray) -> float:
+    """The mode of a histogram of local SDs (uniform tissue dominates the count, edges only add a tail on the
+    high side); NaN for fewer than 100 of them."""
+    if len(local_sds) < 100:
         return float("nan")
-    hist, edges = np.histogram(sds, bins=200, range=(0.0, float(np.percentile(sds, 99)) + 1e-6))
+    hist, edges = np.histogram(local_sds, bins=200, range=(0.0, float(np.percentile(local_sds, 99)) + 1e-6))
     hist = ndi.gaussian_filter1d(hist.astype(float), 2.0)
     i = int(np.argmax(hist))
     return float(0.5 * (edges[i] + edges[i + 1]))
@@ -110,7 +115,7 @@ def nps(volume_hu: np.ndarray, spacing_mm, roi_px: int = NPS_ROI_PX, max_slices:
     rois = []
     for k in _slices(vol, max_slices):
         img = vol[k].astype(np.float32)
-        tissue = _soft_tissue(img, min(dx, dy))
+        tissue = soft_tissue(img, min(dx, dy))
         local = local_sd_map(img, size)
         rows, cols = img.shape
         for r0 in range(0, rows - roi_px + 1, roi_px // 2):

@@ -1,0 +1,41 @@
+"""Real scanners' slices (pydicom's and pydicom-data's CT files) read as CT, and the default model's behaviour
+on them against the checks that need no ground truth (physics.consistency)."""
+import numpy as np
+import pytest
+
+from evaluation.real_slices import REAL_SLICES, available_slices, read_real_slice
+
+
+def test_every_real_slice_is_installed_and_reads_as_ct_in_hu():
+    assert available_slices() == list(REAL_SLICES), "pydicom-data missing: make venv installs requirements-dev.txt"
+    for name in REAL_SLICES:
+        sl = read_real_slice(name)
+        hu = sl.hu[0]
+        assert hu.shape[0] >= 128 and sl.spacing_mm[0] > 0.2
+        # air (or, in the cropped GE slice, lung) below -700 HU; soft tissue (the body's median) -150..100 HU
+        assert np.percentile(hu, 2) < -700, (name, np.percentile(hu, 2))
+        body = hu > -300
+        assert -150 < np.median(hu[body]) < 100, (name, np.median(hu[body]))
+
+
+@pytest.fixture(scope="module")
+def default_on_real_slices():
+    from pathlib import Path
+
+    from evaluation.real_slices import evaluate
+
+    return evaluate({"input": None, "default": Path(__file__).resolve().parents[1] / "models"})
+
+
+def test_the_input_passes_the_checks_that_apply_to_it(default_on_real_slices):
+    for row in default_on_real_slices["input"]:
+        assert row["soft_tissue_shift_hu"] == 0 and row["noise_ratio"] == pytest.approx(1.0)
+        assert all(row["holds"].values()), row
+
+
+@pytest.mark.xfail(strict=True, reason="harmonizer_v10 was trained on one simulator only: on every real slice it "
+                   "rings at edges (new over/undershoot 130-200 HU) and on most it raises the noise (up to 1.95x, "
+                   "Siemens B30s); strict, so that a default that passes makes this test fail until it is un-marked")
+def test_default_model_keeps_real_slices_behaviour(default_on_real_slices):
+    failed = {(r["slice"], k) for r in default_on_real_slices["default"] for k, ok in r["holds"].items() if not ok}
+    assert not failed, sorted(failed)
