@@ -5,12 +5,12 @@ INPUT ?= sample_study
 OUTPUT ?= output
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: venv system-deps pacs-deps sample run test test-slow test-pacs test-container clean
+.PHONY: venv system-deps pacs-deps external-deps external-set sample run test test-slow test-pacs test-container clean
 
-.venv/.installed: requirements.txt
+.venv/.installed: requirements.txt requirements-dev.txt
 	python3 -m venv .venv
 	$(PIP) install --quiet --upgrade "pip==26.0.1"
-	$(PIP) install --quiet -r requirements.txt
+	$(PIP) install --quiet -r requirements.txt -r requirements-dev.txt
 	touch $@
 
 venv: .venv/.installed
@@ -46,6 +46,23 @@ test-pacs: venv system-deps pacs-deps
 # Build the MAP image offline (debootstrap base, wheelhouse) and run it with no network; opt-in, needs root.
 test-container: venv system-deps
 	$(PY) -m pytest -q -m container
+
+# XCIST (gecatsim 1.6.9), the independent simulator of the external validation set. Its source release
+# ships its C build script with CRLF line ends, which bash cannot run: fetched, fixed and built here.
+GECATSIM := gecatsim==1.6.9
+.venv/.gecatsim: | venv
+	rm -rf .venv/gecatsim-src && mkdir -p .venv/gecatsim-src
+	$(PIP) download --quiet --no-deps --no-binary :all: "$(GECATSIM)" -d .venv/gecatsim-src
+	tar -xzf .venv/gecatsim-src/gecatsim-*.tar.gz -C .venv/gecatsim-src
+	sed -i 's/\r$$//' .venv/gecatsim-src/gecatsim-*/gecatsim/clib_build/BuildLinux64 .venv/gecatsim-src/gecatsim-*/gecatsim/clib_build/Makefile
+	$(PIP) install --quiet --no-build-isolation .venv/gecatsim-src/gecatsim-*/
+	touch $@
+
+external-deps: .venv/.gecatsim
+
+# The external validation set: 4 phantoms x 2 doses x 6 kernels rendered by XCIST (about an hour on 2 cores).
+external-set: external-deps
+	$(PY) -m evaluation external-set --out data/external --phantoms 4 --slices 2 --seed 9000
 
 clean:
 	rm -rf output sample_study

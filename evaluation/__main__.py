@@ -1,5 +1,8 @@
 """``python -m evaluation report --data DATASET --model MODEL [--model NAME=MODEL ...] [--out DIR] [--json]``
 
+Also ``external-set`` (the XCIST-rendered validation set), ``mtf-accuracy`` (the skin-air MTF against each
+rendition's kernel) and ``real-slices`` (real scanners' slices through models; ``--model input`` is the input).
+
 Runs each model on every rendition of the held-out (test-split) phantoms of a simulator dataset and prints
 the paper's tables; ``--out`` also writes result.json and the figures. The first --model is "H"; others can be
 named, e.g. ``--model baseline=models/physics_baseline --model unet=models/unet_v1``.
@@ -37,7 +40,21 @@ def main(argv=None) -> int:
     r.add_argument("--rendition-step", type=int, default=1, help="use every n-th rendition (quick looks)")
     r.add_argument("--card-metrics", type=Path, metavar="DIR",
                    help="also write DIR/<model name>.json, the flat summary a model card holds (python -m training card)")
+    x = sub.add_parser("external-set", help="render phantoms with XCIST (gecatsim): the external validation set")
+    x.add_argument("--out", type=Path, required=True)
+    x.add_argument("--phantoms", type=int, default=4, help="half COPD, half nodule phantoms")
+    x.add_argument("--slices", type=int, default=2)
+    x.add_argument("--seed", type=int, default=9000, help="seed of the first phantom")
+    m = sub.add_parser("mtf-accuracy", help="skin-air f50 against each rendition's kernel, over a dataset")
+    m.add_argument("--data", type=Path, required=True)
+    m.add_argument("--split", default=None, help="default: every phantom")
+    m.add_argument("--json", action="store_true")
+    s = sub.add_parser("real-slices", help="real scanners' slices through models: the no-ground-truth checks")
+    s.add_argument("--model", action="append", required=True)
+    s.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
+    if args.command != "report":
+        return _companions(args)
     from operators.errors import InputError
 
     from .plots import bland_altman, batch_bias, examples
@@ -64,6 +81,38 @@ def main(argv=None) -> int:
         for path in (bland_altman(result, args.out, first), batch_bias(result, args.out), examples(result, args.out)):
             if path:
                 print(f"wrote {path}")
+    return 0
+
+
+def _companions(args) -> int:
+    if args.command == "external-set":
+        from .external_set import make_external_set
+
+        seeds = [(args.seed + i, "copd" if i % 2 == 0 else "nodule") for i in range(args.phantoms)]
+        m = make_external_set(args.out, seeds, args.slices)
+        print(f"external set in {args.out}: {len(m['phantoms'])} phantoms x {len(m['doses_mgy'])} doses x "
+              f"{len(m['kernels'])} kernels; kernel f50 {m['kernel_f50_per_mm']}")
+        return 0
+    if args.command == "mtf-accuracy":
+        from .mtf_accuracy import dataset_errors, summary
+
+        errors = dataset_errors(args.data, args.split)
+        if args.json:
+            print(json.dumps({"summary": summary(errors), "renditions": [dict(vars(e), error=e.error) for e in errors]},
+                             indent=1, default=float))
+            return 0
+        for e in errors:
+            print(f"{e.phantom}  {e.kernel:30s} {e.dose_mgy:6.2f} mGy  reference f50 {e.reference_f50:.3f}  "
+                  f"skin-air {e.estimated_f50:.3f}  {100 * e.error:+6.1f} %  {e.reason or ''}")
+        print(json.dumps(summary(errors)))
+        return 0
+    from .real_slices import evaluate, print_table
+
+    models = {name: (None if str(path) == "input" else path) for name, path in _models(args.model).items()}
+    result = evaluate(models)
+    print(json.dumps(result, indent=1, default=float) if args.json else "", end="")
+    if not args.json:
+        print_table(result)
     return 0
 
 

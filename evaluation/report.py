@@ -26,9 +26,11 @@ NODULE_FEATURES = ("volume_mm3", "surface_to_volume", "sphericity")
 REFERENCE_BATCH = "smooth/6.5"
 
 
-def kernel_group(kernel: str) -> str:
-    index = int(kernel[2:4])
-    return "smooth" if index <= 40 else ("medium" if index <= 49 else "sharp")
+def kernel_group(meta: dict) -> str:
+    """smooth / medium / sharp by the rendition's f50 (the named kernels' index / 100: up to Br40, up to
+    Br49, beyond)."""
+    f50 = float(meta["f50_per_mm"]) if meta.get("f50_per_mm") is not None else int(meta["kernel"][2:4]) / 100.0
+    return "smooth" if f50 <= 0.405 else ("medium" if f50 <= 0.495 else "sharp")
 
 
 def _mean_sd(values) -> list:
@@ -52,6 +54,7 @@ def evaluate(data: Path, models: dict[str, Path], split: str = "test", max_phant
     nodules_evaluated = 0
     slices = defaultdict(list)
     examples = {}
+    taken = set()            # one example each: the sharpest kernel at the lowest dose, the smoothest at the highest
     total = sum(len(range(0, p.renditions.shape[0], rendition_step)) for p in phantoms)
     bar = tqdm(total=total, disable=not progress, unit="rendition")
     for pi, ph in enumerate(phantoms):
@@ -77,7 +80,7 @@ def evaluate(data: Path, models: dict[str, Path], split: str = "test", max_phant
                 m = estimate_mtf(out, (pixel, pixel))
                 n = nps(out, (pixel, pixel))
                 row = {"phantom": int(params["seed"]), "kind": params["kind"], "kernel": meta["kernel"],
-                       "dose_mgy": meta["dose_mgy"], "batch": f"{kernel_group(meta['kernel'])}/{meta['dose_mgy']}",
+                       "dose_mgy": meta["dose_mgy"], "batch": f"{kernel_group(meta)}/{meta['dose_mgy']}",
                        "method": method, "f50_per_mm": m.f50_per_mm, "noise_sd_hu": n.noise_sd_hu,
                        "d_prime": d_prime(m.frequencies_per_mm, m.mtf, n.nps_2d, pixel) if m.usable and n.rois else None,
                        **{f"bias_{b}": lung_biomarkers(out, lungs, voxel)[b] - gt_bio[b] for b in BIOMARKERS},
@@ -88,9 +91,13 @@ def evaluate(data: Path, models: dict[str, Path], split: str = "test", max_phant
                         row[f"rel_err_{f}"] = [float((feats[i][f] - gt_nod[i][f]) / gt_nod[i][f]) for i in gt_nod
                                                if np.isfinite(gt_nod[i][f]) and gt_nod[i][f] and np.isfinite(feats[i][f])]
                 rows.append(row)
-            sharpest_low = meta["kernel"] == "Br69f" and meta["dose_mgy"] < 3
-            smoothest_high = meta["kernel"] == "Br32f" and meta["dose_mgy"] > 3
-            if pi == 0 and (sharpest_low or smoothest_high):
+            f50s = [m["f50_per_mm"] for m in ph.meta]
+            doses = [m["dose_mgy"] for m in ph.meta]
+            sharpest_low = meta["f50_per_mm"] == max(f50s) and meta["dose_mgy"] == min(doses)
+            smoothest_high = meta["f50_per_mm"] == min(f50s) and meta["dose_mgy"] == max(doses)
+            picked = "sharp" if sharpest_low else "smooth" if smoothest_high else None
+            if pi == 0 and picked and picked not in taken:
+                taken.add(picked)
                 examples[f"{meta['kernel']} {meta['dose_mgy']} mGy"] = {k: v[v.shape[0] // 2] for k, v in outputs.items()}
                 examples[f"{meta['kernel']} {meta['dose_mgy']} mGy"]["GT"] = gt[gt.shape[0] // 2]
             bar.update(1)

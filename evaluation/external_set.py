@@ -1,0 +1,206 @@
+"""An external validation set: the project's phantoms rendered by an independent CT simulator, XCIST.
+
+XCIST (``gecatsim``, GE's open CT simulator: polychromatic spectrum, bowtie, third-generation fan-beam
+geometry with a curved detector, focal-spot and detector-cell sampling, quantum and electronic noise, water
+beam-hardening correction, FDK reconstruction) scans each phantom slice in its own way; nothing of this
+project's scanner model (``simulation.scanner``) is used. The phantom's HU map at 120 kVp is handed over as
+two materials: water at density ``1 + HU/1000`` up to 100 HU, and above it a mixture of water and ICRU
+cortical bone whose fraction grows with HU, so bone hardens the beam as it does in a patient.
+
+Renditions: ``MAS`` (nominal CTDIvol labels from the simulated scanner's 6.5 mGy per 100 mAs) x XCIST's
+kernels ``soft``, ``standard``, ``bone`` (edge-enhancing), ``S-L`` (Shepp-Logan), ``R-L`` (the bare ramp)
+and ``soft2`` (the soft window applied twice: smoother than anything the named kernels hold). Each kernel's
+f50 is measured on a noise-free water disc scanned the same way (``kernel_f50.json``). The layout is a
+simulator dataset's (``simulation.dataset``), every phantom in the test split, so ``python -m evaluation
+report --data DIR`` scores it like the held-out set. It is never to be trained on or used to choose.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+KERNELS = ("soft2", "soft", "standard", "S-L", "bone", "R-L")
+MAS = {1.3: 20.0, 6.5: 100.0}            # nominal CTDIvol (mGy) -> mAs at 1 s per rotation
+BONE_HU = 1900.0                          # ICRU cortical bone (1.92 g/cm^3) at 120 kVp, about
+SOFT_LIMIT_HU = 100.0
+VIEWS = 984
+WATER_MU_PER_CM = 0.2                     # XCIST's water beam-hardening correction target; recon HU scale
+
+
+def material_maps(hu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(water density, bone fraction) maps of an HU image (120 kVp values): see the module notes."""
+    hu = np.asarray(hu, np.float64)
+    frac = np.clip((hu - SOFT_LIMIT_HU) / (BONE_HU - SOFT_LIMIT_HU), 0.0, 1.0)
+    water = np.where(hu > SOFT_LIMIT_HU, 1.0 - frac, np.clip(1.0 + hu / 1000.0, 0.0, None))
+    return water.astype(np.float32), frac.astype(np.float32)
+
+
+def _write_voxel_phantom(folder: Path, hu: np.ndarray, pixel_mm: float) -> Path:
+    n = hu.shape[0]
+    names = []
+    for label, arr in zip(("water", "bone"), material_maps(hu)):
+        name = f"phantom_{label}_{n}x{n}x1.raw"
+        arr.tofile(folder / name)
+        names.append(name)
+    vp = {"n_materials": 2, "mat_name": ["water", "ICRU_skeleton_cortical_bone_adult"],
+          "volumefractionmap_filename": names, "volumefractionmap_datatype": ["float", "float"],
+          "cols": [n, n], "rows": [n, n], "slices": [1, 1], "x_size": [pixel_mm] * 2, "y_size": [pixel_mm] * 2,
+          "z_size": [10.0] * 2, "x_offset": [n / 2 + 0.5] * 2, "y_offset": [n / 2 + 0.5] * 2, "z_offset": [1.0] * 2}
+    path = folder / "phantom.json"
+    path.write_text(json.dumps(vp))
+    return path
+
+
+@contextmanager
+def _soft2_kernel():
+    """Add ``soft2`` to XCIST's kernels for the length of the block: its ``soft`` filter times the soft window."""
+    import gecatsim.reconstruction.pyfiles.fdk_equiAngle as fdk
+    from scipy.interpolate import interp1d
+
+    original = fdk.createHSP
+
+    def create(length, kernel_type):
+        if kernel_type != "soft2":
+            return original(length, kernel_type)
+        f = original(length, "soft")
+        window = interp1d([0, 0.25, 0.5, 0.75, 1], [1, 0.815, 0.4564, 0.1636, 0], kind="quadratic")
+        w = np.ones(2 * length)
+        i = np.arange(length)
+        w[i] = window(i / length)
+        w[2 * length - i - 1] = window(i / length)
+        return f * w
+
+    fdk.createHSP = create
+    try:
+        yield
+    finally:
+        fdk.createHSP = original
+
+
+def xcist_scan(hu: np.ndarray, pixel_mm: float, mas: float | None, kernels=KERNELS, seed: int = 0,
+               work: Path | None = None, bhc_cache: Path | None = None) -> dict[str, np.ndarray]:
+    """One slice (an HU image on a square grid centred at the isocentre) scanned by XCIST at ``mas`` (None:
+    without noise) and reconstructed with each kernel on 512 x 512 over 500 mm: ``{kernel: HU (512, 512)}``."""
+    import gecatsim as xc
+    import gecatsim.reconstruction.pyfiles.recon as recon
+
+    with tempfile.TemporaryDirectory(dir=None if work is None else Path(work).resolve()) as tmp:
+        tmp = Path(tmp).resolve()
+        bhc_cache = None if bhc_cache is None else Path(bhc_cache).resolve()
+        cwd = os.getcwd()
+        os.chdir(tmp)
+        try:
+            np.random.seed(seed)          # XCIST draws its noise from numpy's global generator
+            ct = xc.CatSim()
+            ct.phantom.callback = "Phantom_Voxelized"
+            ct.phantom.projectorCallback = "C_Projector_Voxelized"
+            ct.phantom.filename = str(_write_voxel_phantom(tmp, hu, pixel_mm))
+            ct.phantom.centerOffset = [0.0, 0.0, 0.0]
+            ct.phantom.scale = 1.0
+            ct.resultsName = str(tmp / "scan")
+            ct.scanner.detectorRowsPerMod = ct.scanner.detectorRowCount = 1
+            ct.scanner.detectorRowSize = 1.0
+            ct.protocol.viewsPerRotation = ct.protocol.viewCount = VIEWS
+            ct.protocol.stopViewId = VIEWS - 1
+            ct.protocol.mA = 100.0 if mas is None else float(mas)
+            ct.physics.rowSampleCount = ct.physics.srcYSampleCount = 1    # one 1 mm row: no z sampling needed
+            ct.physics.enableQuantumNoise = ct.physics.enableElectronicNoise = int(mas is not None)
+            ct.physics.callback_post_log = "Prep_BHC_Accurate"
+            ct.physics.EffectiveMu = WATER_MU_PER_CM
+            ct.physics.BHC_poly_order, ct.physics.BHC_max_length_mm, ct.physics.BHC_length_step_mm = 5, 400, 10
+            if bhc_cache is not None:     # the correction depends on the scanner only: computed once, kept
+                ct.physics.BHC_vec_fname = str(bhc_cache)
+                if not Path(bhc_cache).exists():
+                    import gecatsim.pyfiles.Prep_BHC_Accurate as bhc
+                    original = bhc.gen_BHC_vec
+
+                    def keep(cfg):
+                        coef = original(cfg)
+                        np.save(bhc_cache, coef)
+                        return coef
+                    bhc.gen_BHC_vec = keep
+            ct.run_all()
+            out = {}
+            with _soft2_kernel():
+                for k in kernels:
+                    ct.recon.fov, ct.recon.imageSize, ct.recon.sliceCount, ct.recon.sliceThickness = 500.0, 512, 1, 1.0
+                    ct.recon.kernelType = k
+                    ct.recon.mu = WATER_MU_PER_CM / 10.0
+                    ct.recon.saveImageVolume, ct.recon.printReconParameters = True, False
+                    ct.do_Recon = 1
+                    recon.recon(ct)
+                    out[k] = xc.rawread(f"{ct.resultsName}_512x512x1.raw", [1, 512, 512], "float")[0].astype(np.float32)
+        finally:
+            os.chdir(cwd)
+    return out
+
+
+def kernel_f50s(kernels=KERNELS, work: Path | None = None) -> dict[str, float]:
+    """Each kernel's f50 (cycles/mm) through XCIST, from a noise-free 20 cm water disc's radial ESF."""
+    from physics.esf import binned_esf, mtf_from_esf
+    from simulation.geometry import FORCE
+    from simulation.phantom import disc_object
+
+    centre, radius = (3.3, -7.1), 100.0
+    imgs = xcist_scan(disc_object(radius, centre, 0.0), FORCE.object_pixel_mm, None, kernels, work=work,
+                      bhc_cache=None if work is None else Path(work) / "bhc.npy")
+    x = FORCE.pixel_centres_mm()
+    xx, yy = np.meshgrid(x, x)
+    d = np.hypot(xx - centre[0], yy - centre[1]) - radius
+    near = np.abs(d) < 12
+    return {k: float(mtf_from_esf(*binned_esf(d[near], img[near])).f50) for k, img in imgs.items()}
+
+
+def make_external_set(out: Path, seeds: list[tuple[int, str]], n_slices: int = 4, kernels=KERNELS,
+                      doses=tuple(MAS), progress=print) -> dict:
+    """Create (or resume) the external set: phantoms ``[(seed, kind)]`` x doses x kernels, every slice."""
+    from simulation.geometry import FORCE
+    from simulation.phantom import make_phantom
+
+    out = Path(out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    f50_file = out / "kernel_f50.json"
+    if not f50_file.exists():
+        f50_file.write_text(json.dumps(kernel_f50s(kernels, out), indent=1))
+    f50 = json.loads(f50_file.read_text())
+    manifest = {"geometry": asdict(FORCE), "kernels": list(kernels), "doses_mgy": list(doses), "slices": n_slices,
+                "simulator": "XCIST (gecatsim)", "mas": {str(d): MAS[d] for d in doses}, "split": "test",
+                "kernel_f50_per_mm": f50, "platform": "external",
+                "phantoms": [{"seed": s, "kind": k, "folder": f"phantom_{s:04d}", "split": "test"} for s, k in seeds]}
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    for seed, kind in seeds:
+        folder = out / f"phantom_{seed:04d}"
+        if (folder / "DONE").exists():
+            continue
+        ph = make_phantom(seed, n_slices, kind=kind, nodules_inside=kind == "nodule")
+        order = [(d, k) for d in doses for k in kernels]
+        vols = np.empty((len(order), n_slices, 512, 512), np.float32)
+        for i in range(n_slices):
+            for d in doses:
+                imgs = xcist_scan(ph.object_hu[i], FORCE.object_pixel_mm, MAS[d], kernels, seed=seed * 1000 + i,
+                                  work=out, bhc_cache=out / "bhc.npy")
+                for r, (dd, k) in enumerate(order):
+                    if dd == d:
+                        vols[r, i] = imgs[k]
+                progress(f"phantom {seed} slice {i + 1}/{n_slices} at {d} mGy done")
+        tmp = folder.with_name(folder.name + ".partial")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        np.save(tmp / "gt.npy", np.rint(ph.gt_hu).astype(np.int16))
+        np.save(tmp / "renditions.npy", np.clip(np.rint(vols), -1024, 3071).astype(np.int16))
+        (tmp / "renditions.json").write_text(json.dumps(
+            [{"kernel": k, "dose_mgy": d, "mas": MAS[d], "f50_per_mm": f50[k], "dicom_kernel": [k.upper()]}
+             for d, k in order], indent=1))
+        np.savez_compressed(tmp / "labels.npz", body=ph.body, lung=ph.lung, nodules=ph.nodules)
+        (tmp / "params.json").write_text(json.dumps({"seed": seed, "z_mm": ph.z_mm.tolist(), **ph.params}, indent=1))
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(tmp, folder)
+        (folder / "DONE").write_text("ok\n")
+    return manifest
