@@ -144,18 +144,14 @@ def xcist_scan(hu: np.ndarray, pixel_mm: float, mas: float | None, kernels=KERNE
 
 def kernel_f50s(kernels=KERNELS, work: Path | None = None) -> dict[str, float]:
     """Each kernel's f50 (cycles/mm) through XCIST, from a noise-free 20 cm water disc's radial ESF."""
-    from physics.esf import binned_esf, mtf_from_esf
     from simulation.geometry import FORCE
     from simulation.phantom import disc_object
 
-    centre, radius = (3.3, -7.1), 100.0
-    imgs = xcist_scan(disc_object(radius, centre, 0.0), FORCE.object_pixel_mm, None, kernels, work=work,
-                      bhc_cache=None if work is None else Path(work) / "bhc.npy")
-    x = FORCE.pixel_centres_mm()
-    xx, yy = np.meshgrid(x, x)
-    d = np.hypot(xx - centre[0], yy - centre[1]) - radius
-    near = np.abs(d) < 12
-    return {k: float(mtf_from_esf(*binned_esf(d[near], img[near])).f50) for k, img in imgs.items()}
+    from .mtf_accuracy import DISC_CENTRE_MM, DISC_RADIUS_MM, disc_edge_f50
+
+    imgs = xcist_scan(disc_object(DISC_RADIUS_MM, DISC_CENTRE_MM, 0.0), FORCE.object_pixel_mm, None, kernels,
+                      work=work, bhc_cache=None if work is None else Path(work) / "bhc.npy")
+    return {k: disc_edge_f50(img) for k, img in imgs.items()}
 
 
 def make_external_set(out: Path, seeds: list[tuple[int, str]], n_slices: int = 4, kernels=KERNELS,

@@ -36,6 +36,18 @@ class MTFError:
         return self.estimated_f50 / self.reference_f50 - 1.0
 
 
+def disc_edge_f50(img: np.ndarray, geom=None, centre_mm=DISC_CENTRE_MM, radius_mm: float = DISC_RADIUS_MM) -> float:
+    """f50 (cycles/mm) of a reconstructed water disc (``simulation.phantom.disc_object``) from its radial ESF
+    (both halves: water and air are uniform), on ``geom``'s image grid."""
+    from simulation.geometry import FORCE
+
+    x = (geom or FORCE).pixel_centres_mm(img.shape[-1])
+    xx, yy = np.meshgrid(x, x)
+    d = np.hypot(xx - centre_mm[0], yy - centre_mm[1]) - radius_mm
+    near = np.abs(d) < 12
+    return float(mtf_from_esf(*binned_esf(d[near], img[near])).f50)
+
+
 @lru_cache(maxsize=256)
 def _reference_f50(kernel_json: str, thickness_mm: float) -> float:
     from simulation.geometry import FORCE
@@ -47,11 +59,7 @@ def _reference_f50(kernel_json: str, thickness_mm: float) -> float:
     kernel = Kernel.from_json(json.loads(kernel_json))
     img = scan_slice(disc_object(DISC_RADIUS_MM, DISC_CENTRE_MM, 0.0, geom=geom), [None], [kernel], 0, 0,
                      geom)[(None, kernel.name)]
-    x = geom.pixel_centres_mm()
-    xx, yy = np.meshgrid(x, x)
-    d = np.hypot(xx - DISC_CENTRE_MM[0], yy - DISC_CENTRE_MM[1]) - DISC_RADIUS_MM
-    near = np.abs(d) < 12
-    return mtf_from_esf(*binned_esf(d[near], img[near])).f50
+    return disc_edge_f50(img, geom)
 
 
 def reference_f50(kernel_params: dict, thickness_mm: float = 1.0) -> float:

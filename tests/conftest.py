@@ -36,9 +36,8 @@ def noise_free_disc():
 @pytest.fixture(scope="session")
 def kernel_f50(noise_free_disc):
     """Each kernel's f50 through the whole chain, from the disc's radial ESF (both halves: water is uniform)."""
-    from physics.esf import binned_esf, mtf_from_esf
+    from evaluation.mtf_accuracy import disc_edge_f50
     from simulation.kernels import KERNEL_NAMES
 
-    d, _ = disc_distance()
-    near = np.abs(d) < 12
-    return {k: mtf_from_esf(*binned_esf(d[near], noise_free_disc[(None, k)][near])).f50 for k in KERNEL_NAMES}
+    return {k: disc_edge_f50(noise_free_disc[(None, k)], centre_mm=DISC_CENTRE, radius_mm=DISC_RADIUS)
+            for k in KERNEL_NAMES}
