@@ -108,7 +108,9 @@ def _companions(args) -> int:
         return 0
     from .real_slices import evaluate, print_table
 
-    models = {name: (None if str(path) == "input" else path) for name, path in _models(args.model).items()}
+    named = [spec for spec in args.model if spec != "input"]
+    models = {"input": None} if len(named) < len(args.model) else {}
+    models.update(_models(named))
     result = evaluate(models)
     print(json.dumps(result, indent=1, default=float) if args.json else "", end="")
     if not args.json:

@@ -92,9 +92,10 @@ def evaluate(data: Path, models: dict[str, Path], split: str = "test", max_phant
                                                if np.isfinite(gt_nod[i][f]) and gt_nod[i][f] and np.isfinite(feats[i][f])]
                 rows.append(row)
             f50s = [m["f50_per_mm"] for m in ph.meta]
-            doses = [m["dose_mgy"] for m in ph.meta]
-            sharpest_low = meta["f50_per_mm"] == max(f50s) and meta["dose_mgy"] == min(doses)
-            smoothest_high = meta["f50_per_mm"] == min(f50s) and meta["dose_mgy"] == max(doses)
+            sharpest_low = meta["f50_per_mm"] == max(f50s) and meta["dose_mgy"] == min(
+                m["dose_mgy"] for m in ph.meta if m["f50_per_mm"] == max(f50s))
+            smoothest_high = meta["f50_per_mm"] == min(f50s) and meta["dose_mgy"] == max(
+                m["dose_mgy"] for m in ph.meta if m["f50_per_mm"] == min(f50s))
             picked = "sharp" if sharpest_low else "smooth" if smoothest_high else None
             if pi == 0 and picked and picked not in taken:
                 taken.add(picked)
