@@ -6,7 +6,8 @@ Optional delivery after each series is written: --send-to AET@HOST:PORT (C-STORE
 
 Exit status: 0 written (and sent); 2 bad input or an output folder that cannot take the series (one line on
 stderr, nothing written); 3 written but not delivered (one line); 1 any other failure, e.g. the disk filling up
-while writing (one line; no partial series is left).
+while writing (one line; no partial series is left); 130 Ctrl-C, 143 SIGTERM (what docker and Kubernetes send
+to stop a container), 129 SIGHUP: one line, no partial series and no staging folder left.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import argparse
 import logging
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -60,7 +62,62 @@ def _writable(folder: Path) -> bool:
         return False
 
 
+_STATE: dict = {"work": False, "output": None, "staging": None}
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGHUP}
+
+
+def _clean_up() -> None:
+    """What this process leaves half done: its hidden partial series (a replaced series' previous version put
+    back where the swap was cut) and its staging folder."""
+    pid = os.getpid()
+    out = _STATE["output"]
+    if out is not None and Path(out).is_dir():
+        for partial in Path(out).glob(f".*.partial-{pid}"):
+            for _ in range(3):       # the writer thread may still add a file while it goes
+                shutil.rmtree(partial, ignore_errors=True)
+                if not partial.exists():
+                    break
+        for old in Path(out).glob(f".*.old-{pid}"):
+            final = old.with_name(old.name[1:].rpartition(".old-")[0])
+            if final.exists():
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                old.rename(final)
+    if _STATE["staging"] is not None:
+        shutil.rmtree(_STATE["staging"], ignore_errors=True)
+
+
+def _watch_stop_signals() -> None:
+    """SIGTERM (docker, Kubernetes) and SIGHUP, blocked in every thread and taken here: while the work runs
+    (the graph's operators run in Holoscan's threads, out of reach of a Python signal handler) clean up,
+    say so in one line and exit 128 + the signal's number; once the work is done a late signal changes nothing."""
+    while True:
+        signum = signal.sigwait(STOP_SIGNALS)
+        if _STATE["work"]:
+            _clean_up()
+            print(f"error: terminated by {signal.Signals(signum).name}; no partial series was left", file=sys.stderr,
+                  flush=True)
+            os._exit(128 + signum)
+
+
 def main(argv=None) -> int:
+    """``_main`` with Ctrl-C (130), SIGTERM (143) and SIGHUP (129) ending the run cleanly, in one line."""
+    import threading
+
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)     # before any thread starts: all inherit it
+    threading.Thread(target=_watch_stop_signals, name="stop-signals", daemon=True).start()
+    _STATE["work"] = True
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        _clean_up()
+        print("error: interrupted; no partial series was left", file=sys.stderr)
+        return 130
+    finally:
+        _STATE["work"] = False
+
+
+def _main(argv=None) -> int:
     args = _parse(argv)
     # Holoscan prints its own multi-line errors: keep it quiet unless asked to debug
     os.environ.setdefault("HOLOSCAN_LOG_LEVEL", "INFO" if args.log_level == "DEBUG" else "OFF")
@@ -111,6 +168,7 @@ def main(argv=None) -> int:
     from app.app import CTHarmonizerApp
 
     staging = Path(tempfile.mkdtemp(prefix="ct-harmonizer-"))
+    _STATE.update(output=args.output, staging=staging)
     try:
         app = CTHarmonizerApp(stage(scan, staging / "study"), args.output, args.model, send)
         log.info("timing startup_and_scan %.3f", time.perf_counter() - T0)
@@ -121,14 +179,13 @@ def main(argv=None) -> int:
     except SendError as e:
         written = ", ".join(str(f) for f in app.writer.written) or "nothing"
         return fail(f"{e} (written and kept: {written})", 3)
-    except KeyboardInterrupt:
-        return fail("interrupted; no partial series was left", 130)
     except Exception as e:  # noqa: BLE001 - the user gets one line; -l DEBUG shows the rest
         logging.getLogger("app").debug("failure", exc_info=True)
         first = (str(e).strip().splitlines() or [""])[0]
         return fail(f"{type(e).__name__}: {first}", 1)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    _STATE["work"] = False
     for folder in app.writer.written:
         print(f"wrote {folder}  (report: {folder / 'report.json'}, {folder / 'report.png'})")
     for line in (app.sender.sent if app.sender else []):

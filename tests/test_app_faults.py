@@ -136,3 +136,31 @@ def test_sigkill_while_writing_leaves_no_partial_series(study, tmp_path):
     assert len(folders) == 1 and len(list(folders[0].glob("*.dcm"))) == SLICES
     assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
     assert tree_digest(study) == before
+
+
+def test_sigterm_while_writing_removes_partial_output_and_staging(study, tmp_path):
+    """What docker and Kubernetes send to stop a container: handled like Ctrl-C, exit 128 + 15."""
+    out, tmpdir = tmp_path / "out", tmp_path / "tmp"
+    tmpdir.mkdir()
+    before = tree_digest(study)
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TMPDIR=str(tmpdir))
+    proc = subprocess.Popen([sys.executable, "-m", "app", "-i", str(study), "-o", str(out)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    sent = False
+    deadline = time.time() + 300
+    while proc.poll() is None and time.time() < deadline:
+        partial = list(out.glob(".*.partial-*")) if out.exists() else []
+        if partial and len(list(partial[0].glob("*.dcm"))) >= 2:
+            proc.send_signal(signal.SIGTERM)
+            sent = True
+            break
+        time.sleep(0.002)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert sent, "the app finished before the signal could be sent mid-write"
+    assert proc.returncode == 143, stderr
+    errors = [ln for ln in stderr.splitlines() if ln.startswith("error:")]
+    assert errors == ["error: terminated by SIGTERM; no partial series was left"], stderr
+    assert "Traceback" not in stderr and "wrote" not in stdout
+    assert list(out.iterdir()) == []                     # nothing, visible or hidden
+    assert list(tmpdir.iterdir()) == []                  # no staging folder left behind
+    assert tree_digest(study) == before
