@@ -124,6 +124,10 @@ def _main(argv=None) -> int:
     logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if args.log_level != "DEBUG":      # pynetdicom logs every refused connection as an error: the retry says it
         logging.getLogger("pynetdicom").setLevel(logging.CRITICAL)
+    # libraries' warnings (numpy, pydicom on a source's non-conformance, Holoscan's stack-size advice) go to
+    # the log at DEBUG: on success stderr holds only what a user should read
+    logging.captureWarnings(True)
+    logging.getLogger("py.warnings").setLevel(logging.DEBUG if args.log_level == "DEBUG" else logging.CRITICAL)
     for handler in logging.getLogger().handlers:     # no GPU JPEG decoder on CPU machines: not news
         handler.addFilter(lambda record: "nvimgcodec" not in record.getMessage())
     from operators.errors import InputError

@@ -3,12 +3,15 @@ verdict, pydicom, SimpleITK and highdicom reading the output, HU of known region
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from app_helpers import dciodvfy_errors, hu, make_study, read_folder, run_app, tree_digest, write_datasets
+from app_helpers import ROOT, dciodvfy_errors, hu, make_study, read_folder, run_app, tree_digest, write_datasets
 
 
 @pytest.fixture(scope="module")
@@ -152,3 +155,15 @@ def test_rerun_into_the_same_output_replaces_not_mixes(result, study, tmp_path):
     assert sorted(p.name for p in again.iterdir()) == sorted(p.name for p in out.iterdir())
     for folder in _series_folders(again):
         assert len(list(folder.glob("*.dcm"))) == 4
+
+
+def test_a_successful_run_writes_nothing_on_stderr(study, tmp_path):
+    """Libraries' warnings (Holoscan's stack-size advice under the default 8 MB stack, numpy, pydicom) are kept
+    for the log at DEBUG; the user reads only the 'wrote' lines."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    cmd = ["bash", "-c", 'ulimit -s 8192 2>/dev/null; exec "$@"', "run", sys.executable, "-m", "app",
+           "-i", str(study), "-o", str(tmp_path / "out")]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == "", proc.stderr
+    assert proc.stdout.startswith("wrote ")
