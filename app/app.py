@@ -26,8 +26,8 @@ from operators.series_volume_operator import SeriesVolumesOperator
 # The study scan has already kept only eligible series; the SDK's selector states the same rule in its own
 # terms and takes every match.
 SELECTION_RULES = json.dumps({"selections": [{
-    "name": "original axial CT",
-    "conditions": {"Modality": "(?i)^CT$", "ImageType": ["ORIGINAL", "!LOCALIZER", "!DERIVED", "!SECONDARY"],
+    "name": "primary axial CT",
+    "conditions": {"Modality": "(?i)^CT$", "ImageType": ["PRIMARY", "!LOCALIZER", "!SECONDARY"],
                    "ImageOrientationPatient": "Axial"},
 }]})
 

@@ -32,6 +32,7 @@ from .atomic_folder import write_folder
 
 APP_NAME = "CT Harmonizer"
 APP_VERSION = "0.2.0"
+HARMONIZED_BY = f"Harmonized by {APP_NAME}"     # how DerivationDescription begins: the app's own outputs
 HU_RANGE = (-1024, 3071)
 PIXEL_DATA = 0x7FE00010
 DROP = ("IconImageSequence", "SmallestImagePixelValue", "LargestImagePixelValue", "PixelPaddingValue",
@@ -68,7 +69,7 @@ def derived_datasets(sources: list, harmonized_hu: np.ndarray, model: dict, mtf_
     date, time = now.strftime("%Y%m%d"), now.strftime("%H%M%S")
     lo = int(min(HU_RANGE[0], np.floor(harmonized_hu.min()))) if harmonized_hu.size else HU_RANGE[0]
     lo, hi = max(lo, HU_RANGE[0]), HU_RANGE[1]
-    derivation = (f"Harmonized by {APP_NAME} {APP_VERSION} with model {model['name']} {model['version']} "
+    derivation = (f"{HARMONIZED_BY} {APP_VERSION} with model {model['name']} {model['version']} "
                   f"(sha256 {model['sha256']}); MTF input {mtf_source}")
     for index, (src, pixels) in enumerate(zip(sources, harmonized_hu)):
         ds = Dataset({tag: copy.deepcopy(elem) for tag, elem in src.items() if tag != PIXEL_DATA})   # not the pixels

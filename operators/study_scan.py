@@ -2,10 +2,12 @@
 
 Every file's header is read once with pydicom, up to the pixel data, whose presence and length are checked
 without reading it (the SDK's loader reads the pixels once, later); nothing is written, and symlinked folders
-are not followed so links cannot loop. A series is eligible when it is an original axial CT image series with the geometry the app needs:
+are not followed so links cannot loop. A series is eligible when it is a primary axial CT image series with the geometry the app needs:
 
-- CT Image Storage, Modality CT, ImageType ORIGINAL (never LOCALIZER, DERIVED or SECONDARY), so scouts,
-  dose reports, SEG, SR and the app's own derived series are never harmonized;
+- CT Image Storage, Modality CT, ImageType ORIGINAL\PRIMARY or DERIVED\PRIMARY (what many scanners and
+  PACS store for reconstructed axial series), never LOCALIZER or SECONDARY, and not this app's own output
+  (its DerivationDescription says so), so scouts, dose reports, SEG, SR and harmonized series are never
+  harmonized;
 - one Rows x Columns, PixelSpacing (positive, finite) and ImageOrientationPatient for all slices, axial
   (the slice normal along the patient's z; flipped rows or columns are fine);
 - ImagePositionPatient on every slice, no gantry tilt (positions move along the slice normal only), no two
@@ -30,6 +32,7 @@ import pydicom
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import CTImageStorage
 
+from .derived_series import HARMONIZED_BY
 from .errors import InputError
 
 MAX_PIXELS = 4096 * 4096
@@ -157,11 +160,14 @@ def _series_reason(items: list[tuple[Path, object, int | None]]) -> tuple[str | 
     if first.get("SOPClassUID") != CTImageStorage:
         name = getattr(first.get("SOPClassUID"), "name", str(first.get("SOPClassUID")))
         return f"not CT Image Storage ({name})", []
-    image_type = [str(x).upper() for x in (first.get("ImageType") or [])]
+    image_type = [str(x).strip().upper() for x in (first.get("ImageType") or [])]
     if "LOCALIZER" in image_type:
         return "localizer (scout)", []
-    if not image_type or image_type[0] != "ORIGINAL" or "SECONDARY" in image_type:
-        return f"ImageType {'/'.join(image_type) or 'missing'} is not ORIGINAL", []
+    if str(first.get("DerivationDescription", "")).startswith(HARMONIZED_BY):
+        return "this app's own harmonized output", []
+    if len(image_type) < 2 or image_type[0] not in ("ORIGINAL", "DERIVED") or image_type[1] != "PRIMARY" \
+            or "SECONDARY" in image_type:
+        return f"ImageType {'/'.join(image_type) or 'missing'} is not ORIGINAL or DERIVED, PRIMARY", []
     uids = [str(ds.SOPInstanceUID) for _, ds, _ in items]
     if len(set(uids)) != len(uids):
         return "duplicate SOPInstanceUID", []

@@ -60,11 +60,30 @@ def test_only_scouts(base, tmp_path):
     _expect_refusal(write_datasets(ds, tmp_path / "in"), tmp_path, ["no eligible", "localizer"])
 
 
-def test_derived_series_is_not_harmonized_again(base, tmp_path):
+def test_secondary_series_is_not_harmonized(base, tmp_path):
     ds = _copy(base)
     for d in ds:
         d.ImageType = ["DERIVED", "SECONDARY", "AXIAL"]
-    _expect_refusal(write_datasets(ds, tmp_path / "in"), tmp_path, ["no eligible", "not ORIGINAL"])
+    _expect_refusal(write_datasets(ds, tmp_path / "in"), tmp_path, ["no eligible", "not ORIGINAL or DERIVED, PRIMARY"])
+
+
+def test_own_output_is_not_harmonized_again_even_marked_primary(base, tmp_path):
+    """A PACS that rewrote the ImageType of a harmonized series still holds its DerivationDescription."""
+    ds = _copy(base)
+    for d in ds:
+        d.ImageType = ["DERIVED", "PRIMARY", "AXIAL"]
+        d.DerivationDescription = "Harmonized by CT Harmonizer 0.2.0 with model ct-harmonizer 2.5.0"
+    _expect_refusal(write_datasets(ds, tmp_path / "in"), tmp_path, ["no eligible", "own harmonized output"])
+
+
+def test_derived_primary_axial_series_is_harmonized(base, tmp_path):
+    """DERIVED\\PRIMARY\\AXIAL: what many scanners and PACS store for reconstructed axial series."""
+    ds = _copy(base)
+    for d in ds:
+        d.ImageType = ["DERIVED", "PRIMARY", "AXIAL"]
+    proc = run_app(write_datasets(ds, tmp_path / "in"), tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr
+    assert len([p for p in (tmp_path / "out").iterdir() if p.is_dir()]) == 1
 
 
 @pytest.mark.parametrize("keyword, words", [("PixelSpacing", ["PixelSpacing"]),
