@@ -1,6 +1,6 @@
 """The MONAI Deploy application: DICOM study in, harmonized derived CT series (+ QA report) out.
 
-    DICOMDataLoader -> DICOMSeriesSelector -> SeriesVolumes -> MTF -> Harmonizer -> QAReport -> DerivedSeriesWriter
+    DICOMLoader -> DICOMSeriesSelector -> SeriesVolumes -> MTF -> Harmonizer -> QAReport -> DerivedSeriesWriter
         [-> PACSSender, with --send-to and/or --stow-url]
 
 The loader reads a staged folder that holds only the eligible series' files (``operators.study_scan``,
@@ -13,10 +13,10 @@ from pathlib import Path
 
 from monai.deploy.conditions import CountCondition
 from monai.deploy.core import Application
-from monai.deploy.operators.dicom_data_loader_operator import DICOMDataLoaderOperator
 from monai.deploy.operators.dicom_series_selector_operator import DICOMSeriesSelectorOperator
 
 from operators.derived_series_writer_operator import DerivedSeriesWriterOperator
+from operators.dicom_loader_operator import DICOMLoaderOperator
 from operators.harmonizer_operator import HarmonizerOperator
 from operators.mtf_operator import MTFOperator
 from operators.pacs_sender_operator import PACSSenderOperator
@@ -40,7 +40,7 @@ class CTHarmonizerApp(Application):
         super().__init__([])
 
     def compose(self):
-        loader = DICOMDataLoaderOperator(self, CountCondition(self, 1), input_folder=self.staged_input,
+        loader = DICOMLoaderOperator(self, CountCondition(self, 1), input_folder=self.staged_input,
                                          name="dicom_loader")
         selector = DICOMSeriesSelectorOperator(self, rules=SELECTION_RULES, all_matched=True, name="series_selector")
         volumes = SeriesVolumesOperator(self, name="series_to_volume")

@@ -295,3 +295,16 @@ def test_symlink_loop_in_the_input_is_not_followed(base, tmp_path):
     (src / "loop").symlink_to(src, target_is_directory=True)
     folder = _run_ok(src, tmp_path)
     assert len(list(folder.glob("*.dcm"))) == 4
+
+
+def test_empty_series_number_is_harmonized(base, tmp_path):
+    """SeriesNumber is Type 2 (present, may be empty): the SDK's loader called int(None) on it."""
+    ds = _copy(base)
+    for d in ds:
+        d.SeriesNumber = None
+    proc = run_app(write_datasets(ds, tmp_path / "in"), tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr
+    folders = [p for p in (tmp_path / "out").iterdir() if p.is_dir()]
+    assert len(folders) == 1
+    files = sorted(folders[0].glob("*.dcm"))
+    assert len(files) == len(ds) and dciodvfy_errors(files[0]) == []
