@@ -2,7 +2,8 @@
 
 The reference for a kernel is its MTF measured on a noise-free edge through the same simulated chain: a
 20 cm water disc in air scanned without noise and reconstructed with the kernel (at the rendition's
-slice thickness), its radial ESF turned into an MTF (``physics.esf``). The estimate is
+slice thickness), its radial ESF turned into an MTF (``physics.esf``); for the external set, the same
+measurement through XCIST, made when the set was (``kernel_f50.json``). The estimate is
 ``physics.mtf.estimate_mtf`` on the rendition itself: the noisy slab of the phantom, irregular outline and all.
 """
 from __future__ import annotations
@@ -81,14 +82,22 @@ def dataset_errors(root: Path, split: str | None = None) -> list[MTFError]:
         meta = json.loads((folder / "renditions.json").read_text())
         thickness = json.loads((folder / "params.json").read_text()).get("slice_thickness_mm", 1.0)
         for vol, m in zip(vols, meta):
-            params = m.get("kernel_params")
-            if params is None:
-                from simulation.kernels import get_kernel
-                params = get_kernel(m["kernel"]).to_json()
             est = estimate_mtf(np.asarray(vol, np.float32), (pixel, pixel))
-            out.append(MTFError(p["folder"], m["kernel"], m["dose_mgy"], reference_f50(params, thickness),
+            out.append(MTFError(p["folder"], m["kernel"], m["dose_mgy"], _reference(manifest, m, thickness),
                                 est.f50_per_mm, est.profiles, est.quality["reason"]))
     return out
+
+
+def _reference(manifest: dict, rendition: dict, thickness_mm: float) -> float:
+    """A rendition's reference f50: another simulator's set holds its own (measured on its disc, see
+    ``external_set``); this simulator's is measured here from the kernel's parameters or name."""
+    if "kernel_f50_per_mm" in manifest:
+        return float(manifest["kernel_f50_per_mm"][rendition["kernel"]])
+    params = rendition.get("kernel_params")
+    if params is None:
+        from simulation.kernels import get_kernel
+        params = get_kernel(rendition["kernel"]).to_json()
+    return reference_f50(params, thickness_mm)
 
 
 def summary(errors: list[MTFError]) -> dict:
