@@ -62,7 +62,7 @@ def _writable(folder: Path) -> bool:
         return False
 
 
-_STATE: dict = {"work": False, "output": None, "staging": None}
+_STATE: dict = {"work": False, "output": None, "staging": None, "stopping": False}
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGHUP}
 
 
@@ -94,10 +94,20 @@ def _watch_stop_signals() -> None:
     while True:
         signum = signal.sigwait(STOP_SIGNALS)
         if _STATE["work"]:
+            _STATE["stopping"] = True       # the main thread now waits for this exit, whatever it meets
             _clean_up()
             print(f"error: terminated by {signal.Signals(signum).name}; no partial series was left", file=sys.stderr,
                   flush=True)
             os._exit(128 + signum)
+
+
+def _stopping() -> None:
+    """While the watcher ends the run (it removes the partial series a writer may still be writing into, and
+    that writer fails), the main thread says nothing and waits for its exit."""
+    if _STATE["stopping"]:
+        import threading
+
+        threading.Event().wait()
 
 
 def main(argv=None) -> int:
@@ -108,8 +118,11 @@ def main(argv=None) -> int:
     threading.Thread(target=_watch_stop_signals, name="stop-signals", daemon=True).start()
     _STATE["work"] = True
     try:
-        return _main(argv)
+        code = _main(argv)
+        _stopping()
+        return code
     except KeyboardInterrupt:
+        _stopping()
         _clean_up()
         print("error: interrupted; no partial series was left", file=sys.stderr)
         return 130
@@ -134,6 +147,7 @@ def _main(argv=None) -> int:
     from operators.pacs import SendError
 
     def fail(message: str, code: int) -> int:
+        _stopping()
         print(f"error: {message}", file=sys.stderr)
         return code
 

@@ -112,21 +112,27 @@ def test_disk_filling_up_while_writing_leaves_no_partial_series(study, tmp_path)
     assert tree_digest(study) == before
 
 
+def _mid_write(proc: subprocess.Popen, out: Path, timeout: float = 300) -> bool:
+    """Wait until the app has written two files of a series into its hidden partial folder (False if it ends
+    first)."""
+    deadline = time.time() + timeout
+    while proc.poll() is None and time.time() < deadline:
+        partial = list(out.glob(".*.partial-*")) if out.exists() else []
+        if partial and len(list(partial[0].glob("*.dcm"))) >= 2:
+            return True
+        time.sleep(0.002)
+    return False
+
+
 def test_sigkill_while_writing_leaves_no_partial_series(study, tmp_path):
     out = tmp_path / "out"
     before = tree_digest(study)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen([sys.executable, "-m", "app", "-i", str(study), "-o", str(out)], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    caught = False
-    deadline = time.time() + 300
-    while proc.poll() is None and time.time() < deadline:
-        partial = list(out.glob(".*.partial-*")) if out.exists() else []
-        if partial and len(list(partial[0].glob("*.dcm"))) >= 2:
-            os.killpg(proc.pid, signal.SIGKILL)
-            caught = True
-            break
-        time.sleep(0.002)
+    caught = _mid_write(proc, out)
+    if caught:
+        os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=60)
     assert caught, "the app finished before it could be killed mid-write"
     assert _series_folders(out) == []                   # nothing visible: the series never appeared
@@ -146,15 +152,9 @@ def test_sigterm_while_writing_removes_partial_output_and_staging(study, tmp_pat
     env = dict(os.environ, PYTHONPATH=str(ROOT), TMPDIR=str(tmpdir))
     proc = subprocess.Popen([sys.executable, "-m", "app", "-i", str(study), "-o", str(out)], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    sent = False
-    deadline = time.time() + 300
-    while proc.poll() is None and time.time() < deadline:
-        partial = list(out.glob(".*.partial-*")) if out.exists() else []
-        if partial and len(list(partial[0].glob("*.dcm"))) >= 2:
-            proc.send_signal(signal.SIGTERM)
-            sent = True
-            break
-        time.sleep(0.002)
+    sent = _mid_write(proc, out)
+    if sent:
+        proc.send_signal(signal.SIGTERM)
     stdout, stderr = proc.communicate(timeout=120)
     assert sent, "the app finished before the signal could be sent mid-write"
     assert proc.returncode == 143, stderr
