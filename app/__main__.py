@@ -73,10 +73,18 @@ def _clean_up() -> None:
     out = _STATE["output"]
     if out is not None and Path(out).is_dir():
         for partial in Path(out).glob(f".*.partial-{pid}"):
-            for _ in range(3):       # the writer thread may still add a file while it goes
-                shutil.rmtree(partial, ignore_errors=True)
-                if not partial.exists():
+            # moved aside first: the writer thread, still running, can then add no file to it (its path is
+            # gone); the one file it may hold open is why the removal is tried again
+            doomed = partial.with_name(partial.name.replace(".partial-", ".stopping-"))
+            try:
+                partial.rename(doomed)
+            except OSError:
+                doomed = partial
+            for _ in range(50):
+                shutil.rmtree(doomed, ignore_errors=True)
+                if not doomed.exists():
                     break
+                time.sleep(0.01)
         for old in Path(out).glob(f".*.old-{pid}"):
             final = old.with_name(old.name[1:].rpartition(".old-")[0])
             if final.exists():

@@ -25,10 +25,11 @@ def _alive(pid: int) -> bool:
 
 
 def remove_stale_partials(parent: Path) -> None:
-    """Delete hidden ``.<name>.partial-<pid>`` / ``.old-<pid>`` folders of processes that no longer run."""
+    """Delete hidden ``.<name>.partial-<pid>`` / ``.stopping-<pid>`` / ``.old-<pid>`` folders of processes that no
+    longer run (``.stopping``: a partial folder the app was removing when it stopped)."""
     for p in Path(parent).glob(".*.*-*"):
         kind, _, pid = p.name.rpartition("-")
-        if p.is_dir() and pid.isdigit() and kind.endswith((".partial", ".old")) and not _alive(int(pid)):
+        if p.is_dir() and pid.isdigit() and kind.endswith((".partial", ".stopping", ".old")) and not _alive(int(pid)):
             shutil.rmtree(p, ignore_errors=True)
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-from physics.consistency import CHECKS, behaviour
+from physics.consistency import behaviour
 from physics.kernel_table import model_mtf
 
 F = np.linspace(0.0, 0.512, 64)
@@ -68,7 +68,3 @@ def test_each_corruption_fails_its_check(scanned, corruption, fails):
     if corruption == "shift":
         assert not others, others
 
-
-def test_limits_are_the_documented_ones():
-    assert CHECKS == {"soft_tissue_shift_hu": 3.0, "noise_ratio": 1.0, "new_overshoot_hu": 20.0,
-                      "reblur_residual_ratio": 1.2, "reblur_structure": 15.0}
