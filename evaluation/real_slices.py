@@ -52,11 +52,12 @@ class RealSlice:
 def read_real_slice(name: str) -> RealSlice:
     import pydicom
 
+    from operators.series_job import hu_slice
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ds = pydicom.dcmread(real_slice_path(name))
-        pixels = ds.pixel_array.astype(np.float32)
-    hu = pixels * float(getattr(ds, "RescaleSlope", 1) or 1) + float(getattr(ds, "RescaleIntercept", 0) or 0)
+        hu = hu_slice(ds)           # as the app reads a slice
     orientation = tuple(float(v) for v in getattr(ds, "ImageOrientationPatient", (1, 0, 0, 0, 1, 0)))
     return RealSlice(name, hu[None], tuple(float(v) for v in ds.PixelSpacing), orientation,
                      getattr(ds, "ConvolutionKernel", None))

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from physics.esf import MTFCurve
 from physics.kernel_table import model_mtf, shape_for_f50
 
 from .geometry import FORCE, ScannerGeometry
@@ -58,9 +59,7 @@ class Kernel:
 
     def _crossing(self, level: float) -> float:
         f = np.linspace(0.0, 3.0, 30001)
-        m = self.mtf(f)
-        i = int(np.nonzero(m <= level)[0][0])
-        return float(f[i - 1] + (m[i - 1] - level) * (f[i] - f[i - 1]) / (m[i - 1] - m[i]))
+        return MTFCurve(f, self.mtf(f)).crossing(level)
 
     @property
     def f50(self) -> float:
