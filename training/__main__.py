@@ -1,8 +1,10 @@
 """Training companion CLI.
 
+    python -m training recipe training/recipes/harmonizer_v11.yaml   # data -> phases -> export -> evaluation
     python -m training fit --config training/configs/default.yaml     # train (resumes from run_dir)
     python -m training export runs/harmonizer_v1/best.pt --out models/harmonizer_v1 [--metrics M.json]
     python -m training baseline --out models/physics_baseline          # the physics baseline
+    python -m training domain models/harmonizer_v1 --data data/train_v1               # the card's validated domain
     python -m training validate runs/a/best.pt runs/b/best.pt [--slices 96] [--data DIR ...]   # choose between runs
 
 A config's ``data`` is one dataset folder or a list of them; a run trains on the train phantoms of each and
@@ -19,53 +21,13 @@ from pathlib import Path
 warnings.filterwarnings("ignore", message="Current stack size")   # holoscan, imported by monai's namespace
 
 
-def _datasets(data) -> list[dict]:
-    """For the card: each dataset folder a run read, the simulator command that makes it, its seeds by split."""
-    from simulation.dataset import dataset_command
-
-    from .data import data_roots
-
-    out = []
-    for root in data_roots(data):
-        phantoms = json.loads((root / "manifest.json").read_text())["phantoms"]
-        out.append({"folder": str(root), "simulator_command": dataset_command(root),
-                    "phantom_seeds_by_split": {s: [q["seed"] for q in phantoms if q["split"] == s]
-                                               for s in ("train", "val", "test")}})
-    return out
-
-
-def _losses_used(cfg: dict, step: int) -> str:
-    """What the exported weights were trained with: the critic and texture losses join at adversarial_start;
-    the lung-density terms (not in the paper) are named when their weights are set, and a weight average."""
-    text = _losses(cfg, step)
-    if cfg.get("ema_decay"):
-        text += f"; the weights are their exponential moving average over the steps (decay {cfg['ema_decay']})"
-    return text
-
-
-def _losses(cfg: dict, step: int) -> str:
-    L = cfg["loss"]
-    start = L.get("adversarial_start", 0)
-    density = [f"{name} x {L[key]}" for key, name in
-               (("lung_cdf_weight", f"lung HU histogram below {L.get('lung_cdf_hu', [-950.0])} HU"),
-                ("lung_hu_weight", "mean lung HU")) if L.get(key)]
-    where = ", image by image" if L.get("lung_density_per_image") else ""
-    extra = f" (+ {' + '.join(density)} squared differences{where}, not in the paper)" if density else ""
-    if cfg.get("init_from"):
-        critic = cfg.get("init_critic")
-        critic = "" if not critic else " and critic" if critic is True else f" and {critic}'s critic"
-        return (f"warm-started from {cfg['init_from']}'s generator{critic}, then "
-                + ("Huber alone" if step <= start else "Huber + WGAN-GP critic + Gram texture loss")
-                + f"{extra} for {step} steps")
-    if step <= start:
-        return f"Huber distance loss alone{extra} (step {step}; the critic and texture losses join at step {start})"
-    return f"Huber to step {start}, then Huber + WGAN-GP critic + Gram texture loss{extra} to step {step}"
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m training", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
+    rc = sub.add_parser("recipe", help="simulate, train in phases, export and evaluate: one resumable command")
+    rc.add_argument("recipe", type=Path)
+    rc.add_argument("--root", type=Path, default=Path("."), help="folder the recipe's data/runs/models paths are in")
     f = sub.add_parser("fit", help="train the harmonizer or the U-Net ablation from a YAML config")
     f.add_argument("--config", type=Path, required=True)
     e = sub.add_parser("export", help="export a checkpoint's generator to TorchScript with its model card")
@@ -78,6 +40,10 @@ def main(argv=None) -> int:
     c.add_argument("model_dir", type=Path)
     c.add_argument("--metrics", type=Path, required=True,
                    help="python -m evaluation report ... --card-metrics M.json, run on this very model.ts")
+    d = sub.add_parser("domain", help="measure the domain a model was trained on and put it in its card")
+    d.add_argument("model_dir", type=Path)
+    d.add_argument("--data", nargs="+", required=True, help="the training platform's dataset folders")
+    d.add_argument("--split", default="train")
     v = sub.add_parser("validate", help="a checkpoint's validation metrics on more validation slices than training uses")
     v.add_argument("checkpoints", type=Path, nargs="+", help="best.pt or checkpoint.pt files")
     v.add_argument("--slices", type=int, default=96, help="(phantom, slice, rendition) draws; training uses 6-12")
@@ -86,40 +52,23 @@ def main(argv=None) -> int:
     b.add_argument("--out", type=Path, default=Path("models/physics_baseline"))
     args = p.parse_args(argv)
 
-    if args.command == "fit":
+    if args.command == "recipe":
+        from .recipe import Recipe
+
+        try:
+            model = Recipe(args.recipe, args.root, log=lambda line: print(line, flush=True)).run()
+        except (ValueError, FileNotFoundError) as e:
+            sys.exit(f"error: {e}")
+        print(f"model {model}: card {model / 'model_card.json'}")
+    elif args.command == "fit":
         from .fit import run
 
         run(args.config)
     elif args.command == "export":
-        import torch
+        from .export import export_checkpoint
 
-        from .export import export
-        from .fit import build_generator, hardware
-        from .networks import __doc__ as net_doc
-
-        ck = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
-        cfg = ck["config"]
-        g = build_generator(cfg)
-        g.load_state_dict(ck["G"])
-        run_dir = Path(cfg["run_dir"])
-        wall, last_step = None, None
-        if (run_dir / "checkpoint.pt").exists():
-            last = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=False)
-            wall, last_step = last.get("wall_s"), last.get("step")
-        provenance = {
-            "training_command": f"python -m training fit --config {cfg['config_path']}",
-            "config": {k: v for k, v in cfg.items() if k != "config_path"},
-            "seed": cfg["seed"],
-            "data": _datasets(cfg["data"]),
-            "checkpoint": str(args.checkpoint), "step": ck.get("step"),
-            "run_wall_time_s": round(wall, 1) if wall else None, "run_last_step": last_step, "hardware": hardware(),
-            "losses": _losses_used(cfg, ck.get("step") or 0),
-            "texture_features": ck.get("texture_features"), "validation_at_export": ck.get("validation"),
-        }
         metrics = json.loads(args.metrics.read_text()) if args.metrics else None
-        card = export(g, args.out, name=args.name, version=args.version,
-                      description=net_doc.strip().split("\n\n")[0].replace("\n", " "),
-                      provenance=provenance, metrics=metrics)
+        card = export_checkpoint(args.checkpoint, args.out, args.name, args.version, metrics=metrics)
         print(f"wrote {args.out}/model.ts sha256 {card['sha256']}")
     elif args.command == "card":
         from .export import add_metrics
@@ -131,6 +80,13 @@ def main(argv=None) -> int:
         except InputError as e:
             sys.exit(f"error: {e}")
         print(f"metrics added to {args.model_dir}/model_card.json (sha256 {card['sha256']})")
+    elif args.command == "domain":
+        from .domain import measure_domain
+        from .export import add_card_section
+
+        domain = measure_domain(args.data, args.split)
+        add_card_section(args.model_dir, "domain", domain)
+        print(json.dumps(domain))
     elif args.command == "validate":
         import torch
 

@@ -97,6 +97,22 @@ def add_metrics(model_dir: Path, metrics: dict) -> dict:
     return card
 
 
+CARD_SECTIONS = ("domain", "guard")
+
+
+def add_card_section(model_dir: Path, key: str, value: dict) -> dict:
+    """Put the validated ``domain`` (``training.domain``) or the consistency guard's calibrated limits
+    (``guard``, from ``python -m evaluation guard``) into the card; model.ts is untouched."""
+    if key not in CARD_SECTIONS:
+        raise ValueError(f"a card section is one of {CARD_SECTIONS}, not {key!r}")
+    model_dir = Path(model_dir)
+    _, card = verify_model(model_dir)
+    card[key] = value
+    (model_dir / "model_card.json").write_text(json.dumps(card, indent=1) + "\n")
+    (model_dir / "MODEL_CARD.md").write_text(card_markdown(card))
+    return card
+
+
 def card_markdown(card: dict) -> str:
     lines = [f"# {card['name']} {card['version']}", "", card["description"], "",
              f"- file: `{card['file']}`, sha256 `{card['sha256']}`",
@@ -105,9 +121,87 @@ def card_markdown(card: dict) -> str:
              f"mtf2d {card['inputs']['mtf2d']['shape']} ({card['inputs']['mtf2d']['layout']})",
              f"- output: {card['output']['shape']} as {card['output']['normalisation']}", "", "## Provenance", ""]
     lines += [f"- {k}: `{v}`" if k == "command" else f"- {k}: {v}" for k, v in card["provenance"].items()]
+    for key in CARD_SECTIONS:
+        if card.get(key):
+            lines += ["", f"## {key.capitalize()}", ""] + [f"- {k}: {v}" for k, v in card[key].items()]
     lines += ["", "## Metrics", ""]
     if card["metrics"]:
         lines += [f"- {k}: {v}" for k, v in card["metrics"].items()]
     else:
         lines += ["None recorded with the export; see the evaluation report."]
     return "\n".join(lines) + "\n"
+
+
+def _datasets(data) -> list[dict]:
+    """For the card: each dataset folder a run read, the simulator command that makes it, its seeds by split."""
+    from simulation.dataset import dataset_command
+
+    from .data import data_roots
+
+    out = []
+    for root in data_roots(data):
+        phantoms = json.loads((root / "manifest.json").read_text())["phantoms"]
+        out.append({"folder": str(root), "simulator_command": dataset_command(root),
+                    "phantom_seeds_by_split": {s: [q["seed"] for q in phantoms if q["split"] == s]
+                                               for s in ("train", "val", "test")}})
+    return out
+
+
+def _losses_used(cfg: dict, step: int) -> str:
+    """What the exported weights were trained with: the critic and texture losses join at adversarial_start;
+    the lung-density terms (not in the paper) are named when their weights are set, and a weight average."""
+    text = _losses(cfg, step)
+    if cfg.get("ema_decay"):
+        text += f"; the weights are their exponential moving average over the steps (decay {cfg['ema_decay']})"
+    return text
+
+
+def _losses(cfg: dict, step: int) -> str:
+    L = cfg["loss"]
+    start = L.get("adversarial_start", 0)
+    density = [f"{name} x {L[key]}" for key, name in
+               (("lung_cdf_weight", f"lung HU histogram below {L.get('lung_cdf_hu', [-950.0])} HU"),
+                ("lung_hu_weight", "mean lung HU")) if L.get(key)]
+    where = ", image by image" if L.get("lung_density_per_image") else ""
+    extra = f" (+ {' + '.join(density)} squared differences{where}, not in the paper)" if density else ""
+    if cfg.get("init_from"):
+        critic = cfg.get("init_critic")
+        critic = "" if not critic else " and critic" if critic is True else f" and {critic}'s critic"
+        return (f"warm-started from {cfg['init_from']}'s generator{critic}, then "
+                + ("Huber alone" if step <= start else "Huber + WGAN-GP critic + Gram texture loss")
+                + f"{extra} for {step} steps")
+    if step <= start:
+        return f"Huber distance loss alone{extra} (step {step}; the critic and texture losses join at step {start})"
+    return f"Huber to step {start}, then Huber + WGAN-GP critic + Gram texture loss{extra} to step {step}"
+
+
+def export_checkpoint(checkpoint: Path, out: Path, name: str, version: str, metrics: dict | None = None,
+                      recipe: dict | None = None) -> dict:
+    """Export a run's ``best.pt`` (or ``checkpoint.pt``) generator with a card whose provenance names the
+    training command, config, seed, datasets, step, wall time and losses (and the ``recipe``, when one made it)."""
+    from .fit import build_generator, hardware
+    from .networks import __doc__ as net_doc
+
+    ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    cfg = ck["config"]
+    g = build_generator(cfg)
+    g.load_state_dict(ck["G"])
+    run_dir = Path(cfg["run_dir"])
+    wall, last_step = None, None
+    if (run_dir / "checkpoint.pt").exists():
+        last = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=False)
+        wall, last_step = last.get("wall_s"), last.get("step")
+    provenance = {
+        "training_command": (recipe["command"] if recipe else f"python -m training fit --config {cfg['config_path']}"),
+        "config": {k: v for k, v in cfg.items() if k != "config_path"},
+        "seed": cfg["seed"],
+        "data": _datasets(cfg["data"]),
+        "checkpoint": str(checkpoint), "step": ck.get("step"),
+        "run_wall_time_s": round(wall, 1) if wall else None, "run_last_step": last_step, "hardware": hardware(),
+        "losses": _losses_used(cfg, ck.get("step") or 0),
+        "texture_features": ck.get("texture_features"), "validation_at_export": ck.get("validation"),
+    }
+    if recipe:
+        provenance["recipe"] = recipe
+    return export(g, out, name=name, version=version, description=net_doc.strip().split("\n\n")[0].replace("\n", " "),
+                  provenance=provenance, metrics=metrics)
