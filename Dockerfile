@@ -23,7 +23,7 @@ RUN python3 -m venv /opt/holoscan/venv \
     fi \
  && mkdir -p /opt/holoscan/app/docker /opt/holoscan/docs /layout/etc/holoscan /layout/var/holoscan/input \
         /layout/var/holoscan/output /layout/var/holoscan/logs \
- && cp -r /src/app /src/operators /src/physics /opt/holoscan/app/ \
+ && cp -r /src/app /src/common /src/operators /src/physics /opt/holoscan/app/ \
  && cp /src/docker/entrypoint.sh /opt/holoscan/app/docker/ \
  && cp -r /src/models /opt/holoscan/models \
  && cp /src/requirements.txt /opt/holoscan/ \

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import InputError
+from common.errors import InputError
 from .orientation import canonical_view
 
 BATCH_SLICES = 1                    # CPU: one slice per forward is the fastest per slice (benchmarks/app_end_to_end.py)

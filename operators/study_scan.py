@@ -33,7 +33,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.uid import CTImageStorage
 
 from .derived_series import HARMONIZED_BY
-from .errors import InputError
+from common.errors import InputError
 
 MAX_PIXELS = 4096 * 4096
 

@@ -53,5 +53,5 @@ def test_image_layout_and_user(image):
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.split()
     assert lines[0] != "0"                          # not root
-    for name in ("app", "operators", "physics", "DEFAULT", "app.json", "pkg.json"):
+    for name in ("app", "common", "operators", "physics", "DEFAULT", "app.json", "pkg.json"):
         assert name in lines, name

@@ -4,7 +4,7 @@ import pytest
 
 from evaluation.combat import combat
 from evaluation.detectability import d_prime
-from evaluation.metrics import image_metrics
+from physics.image_quality import image_metrics
 from evaluation.nodules import mesh_features, nodule_features, segment_nodule, whole_nodules
 
 

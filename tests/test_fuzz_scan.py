@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from pydicom.dataset import FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
 
-from operators.errors import InputError
+from common.errors import InputError
 from operators.study_scan import scan_study
 
 KEYWORDS = ["Rows", "Columns", "PixelSpacing", "ImagePositionPatient", "ImageOrientationPatient", "RescaleSlope",

@@ -5,7 +5,7 @@ Every ``checkpoint_every`` steps ``run_dir/checkpoint.pt`` is replaced atomicall
 critic, both optimisers and schedulers, the step, the sampler's and torch's RNG states and the wall time, so
 a rerun of the same command continues where the last one stopped and reaches the same state as an
 uninterrupted run. ``run_dir/log.csv`` gets one line per step; validation (full 512x512 slices of the
-validation phantoms: SSIM, PSNR, NRMSE against GT, see evaluation/metrics.py) every ``validate_every`` steps
+validation phantoms: SSIM, PSNR, NRMSE against GT, see physics/image_quality.py) every ``validate_every`` steps
 goes to ``run_dir/validation.csv`` and the best generator (lowest NRMSE, or lowest ``select_by`` metric) to
 ``run_dir/best.pt``.
 
@@ -194,7 +194,7 @@ class Trainer:
         """Mean SSIM, PSNR, NRMSE over the validation slices, and the lung biomarkers' absolute bias (LAA-950 in
         %, mean lung HU, and the two summed in units of the paper's targets), over the slices' lungs pooled and
         slice by slice averaged (``*_mean_abs_*``, ``lung_bias_per_slice_in_targets``)."""
-        from evaluation.metrics import image_metrics
+        from physics.image_quality import image_metrics
         from physics.mtf import mtf_2d
 
         net = self.G_ema if self.G_ema is not None else self.G

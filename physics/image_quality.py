@@ -1,4 +1,5 @@
-"""Image-quality metrics of a harmonized slice against its ground truth, as this project defines them.
+"""Image-quality metrics of a harmonized slice against its ground truth, as this project defines them, and the
+network's HU normalisation they are measured in (training and evaluation both use them).
 
 All three work on images normalised like the network's input, x = (HU + 1024) / 2048, clipped to [0, 1]
 (-1024 .. 1024 HU, the range of the chest's soft tissue, lungs and air; bone above 1024 HU saturates), over
@@ -13,11 +14,16 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from training.data import normalise as network_normalise
+HU_OFFSET, HU_SCALE = 1024.0, 2048.0      # the network's input and output: (HU + 1024) / 2048
+
+
+def network_normalise(hu) -> np.ndarray:
+    """HU to the network's units, float32."""
+    return ((np.asarray(hu, dtype=np.float32) + HU_OFFSET) / HU_SCALE).astype(np.float32)
 
 
 def normalise(hu) -> torch.Tensor:
-    """The network's normalisation (training.data), clipped to [0, 1]."""
+    """The network's normalisation, clipped to [0, 1]."""
     return torch.as_tensor(network_normalise(hu)).clamp(0.0, 1.0)
 
 
