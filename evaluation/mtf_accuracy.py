@@ -42,7 +42,8 @@ def disc_edge_f50(img: np.ndarray, geom=None, centre_mm=DISC_CENTRE_MM, radius_m
     (both halves: water and air are uniform), on ``geom``'s image grid."""
     from simulation.geometry import FORCE
 
-    x = (geom or FORCE).pixel_centres_mm(img.shape[-1])
+    geom = geom or FORCE
+    x = geom.recon_centres_mm() if img.shape[-1] == geom.image_size else geom.pixel_centres_mm(img.shape[-1])
     xx, yy = np.meshgrid(x, x)
     d = np.hypot(xx - centre_mm[0], yy - centre_mm[1]) - radius_mm
     near = np.abs(d) < 12
@@ -72,10 +73,12 @@ def dataset_errors(root: Path, split: str | None = None) -> list[MTFError]:
     """Every rendition of every finished phantom (of ``split``, or all) of a simulator dataset."""
     root = Path(root)
     manifest = json.loads((root / "manifest.json").read_text())
-    pixel = manifest["geometry"]["fov_mm"] / manifest["geometry"]["image_size"]
+    from training.data import phantom_pixel_mm
+
     out = []
     for p in manifest["phantoms"]:
         folder = root / p["folder"]
+        pixel = phantom_pixel_mm(manifest, p)
         if (split and p["split"] != split) or not (folder / "DONE").exists():
             continue
         vols = np.load(folder / "renditions.npy", mmap_mode="r")

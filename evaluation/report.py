@@ -18,7 +18,7 @@ from physics.noise import nps
 
 from .combat import combat
 from .detectability import d_prime
-from .metrics import image_metrics
+from physics.image_quality import image_metrics
 from .nodules import nodule_features
 
 BIOMARKERS = ("laa950_percent", "perc15_hu", "lung_mass_g")
@@ -46,8 +46,6 @@ def evaluate(data: Path, models: dict[str, Path], split: str = "test", max_phant
     from training.data import load_split
 
     phantoms = load_split(data, split)[:max_phantoms]
-    manifest = json.loads((Path(data) / "manifest.json").read_text())
-    pixel = manifest["geometry"]["fov_mm"] / manifest["geometry"]["image_size"]
     loaded = {name: load_model(path) for name, path in models.items()}
     methods = ["NH"] + list(loaded)
     rows = []            # one per (phantom, rendition, method): biomarkers, nodules, d', f50, noise
@@ -59,6 +57,7 @@ def evaluate(data: Path, models: dict[str, Path], split: str = "test", max_phant
     bar = tqdm(total=total, disable=not progress, unit="rendition")
     for pi, ph in enumerate(phantoms):
         params = json.loads((ph.folder / "params.json").read_text())
+        pixel = ph.pixel_mm
         z = np.asarray(params["z_mm"], float)
         spacing = (float(np.median(np.diff(z))) if len(z) > 1 else 1.0, pixel, pixel)
         lungs = ph.lung > 0

@@ -108,6 +108,14 @@ def make_dataset(out: Path, n_phantoms: int, n_slices: int = 8, first_seed: int 
         manifest["renditions_per_phantom"] = renditions
         for entry in manifest["phantoms"]:
             entry.update({k: v for k, v in draws[entry["seed"]].to_json().items() if k != "seed"})
+    previous = out / "manifest.json"
+    if previous.exists():
+        done = {q["seed"]: q for q in json.loads(previous.read_text())["phantoms"]
+                if (out / q["folder"] / "DONE").exists()}
+        changed = [q["folder"] for q in manifest["phantoms"] if q["seed"] in done and done[q["seed"]] != q]
+        if changed:
+            raise ValueError(f"{out} holds phantoms made with other draws ({', '.join(changed[:3])}...): "
+                             "an older platform or other options; make the dataset in a new folder")
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
     todo = [s for s in seeds if not (out / f"phantom_{s:04d}" / "DONE").exists()]
     with tqdm(total=len(todo) * n_slices, unit="slice", disable=not show_progress,

@@ -7,27 +7,25 @@ FrameOfReferenceUID. Pixel data are signed 16-bit, HU = stored - 1024, clipped t
 """
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
 
-from operators.atomic_folder import write_folder
+from common.atomic_folder import write_folder
+from common.dicom import HU_RANGE, hashed_uid
 
 from .geometry import FORCE, ScannerGeometry
 from .kernels import Kernel
 
 CTDI_PER_100MAS = 6.5  # mGy CTDIvol(32 cm) per 100 mAs at 120 kVp, Force-like
-HU_RANGE = (-1024, 3071)
 STUDY_DATE = "20260101"
 
 
 def _uid(*parts) -> str:
-    """Deterministic UID under the UUID-derived root 2.25 (ISO/IEC 9834-8), hashed from ``parts``."""
-    digest = hashlib.sha256("\x1f".join(["ct-harmonizer-sim", *map(str, parts)]).encode()).digest()
-    return "2.25." + str(int.from_bytes(digest[:16], "big"))
+    """Deterministic UID hashed from ``parts``, under the simulator's own prefix."""
+    return hashed_uid("\x1f".join(["ct-harmonizer-sim", *map(str, parts)]))
 
 
 def study_uids(seed: int) -> dict[str, str]:
@@ -40,7 +38,7 @@ def series_datasets(volume_hu: np.ndarray, z_mm: np.ndarray, seed: int, kernel: 
     series_uid = _uid("series", seed, kernel.name, dose_mgy)
     mas = 100.0 * dose_mgy / CTDI_PER_100MAS
     px = geom.pixel_mm
-    first = -geom.fov_mm / 2 + px / 2
+    first = -geom.recon_field_mm / 2 + px / 2
     out = []
     for i, (img, z) in enumerate(zip(volume_hu, z_mm), start=1):
         ds = Dataset()
@@ -72,7 +70,7 @@ def series_datasets(volume_hu: np.ndarray, z_mm: np.ndarray, seed: int, kernel: 
         ds.SliceThickness = f"{geom.slice_thickness_mm:g}"
         ds.KVP = f"{geom.kvp:g}"
         ds.DataCollectionDiameter = f"{geom.fov_mm:g}"
-        ds.ReconstructionDiameter = f"{geom.fov_mm:g}"
+        ds.ReconstructionDiameter = f"{geom.recon_field_mm:g}"
         ds.DistanceSourceToDetector = f"{geom.source_detector_mm:g}"
         ds.DistanceSourceToPatient = f"{geom.source_iso_mm:g}"
         ds.GantryDetectorTilt = "0"

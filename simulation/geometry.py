@@ -13,7 +13,8 @@ geometry, one axial slice at a time (no cone angle: each simulated slice is its 
   the *intensity*, before the logarithm, as a real detector does.
 
 The phantom is rasterised at twice the image resolution (1024 x 1024 over 500 mm) so the projector does
-not see the ground-truth grid it is compared with.
+not see the ground-truth grid it is compared with. ``recon_fov_mm`` reconstructs a smaller field on the same
+512 matrix (a targeted reconstruction: 250-500 mm, pixels 0.49-0.98 mm) from the same projections.
 """
 from __future__ import annotations
 
@@ -35,9 +36,22 @@ class ScannerGeometry:
     source_detector_mm: float = 1085.6
     slice_thickness_mm: float = 1.0
     kvp: float = 120.0
+    recon_fov_mm: float | None = None  # reconstruction (display) field; None: the whole scan field, fov_mm
+
+    @property
+    def recon_field_mm(self) -> float:
+        """The reconstructed field's width: ``recon_fov_mm``, or the scan field."""
+        return self.recon_fov_mm or self.fov_mm
 
     @property
     def pixel_mm(self) -> float:
+        """The reconstructed image's pixel: the reconstruction field over the matrix."""
+        return self.recon_field_mm / self.image_size
+
+    @property
+    def grid_pixel_mm(self) -> float:
+        """The scan field over the matrix (0.977 mm): the grid the phantom's texture is drawn on, whatever the
+        reconstruction field."""
         return self.fov_mm / self.image_size
 
     @property
@@ -59,10 +73,14 @@ class ScannerGeometry:
         return (np.arange(self.n_rays) - (self.n_rays - 1) / 2.0) * self.ray_spacing_mm
 
     def pixel_centres_mm(self, n: int | None = None) -> np.ndarray:
-        """Pixel centres along one axis (mm, isocentre at 0), for an ``n``-pixel grid over the field."""
+        """Pixel centres along one axis (mm, isocentre at 0), for an ``n``-pixel grid over the scan field."""
         n = self.image_size if n is None else n
         step = self.fov_mm / n
         return -self.fov_mm / 2.0 + (np.arange(n) + 0.5) * step
+
+    def recon_centres_mm(self) -> np.ndarray:
+        """Pixel centres along one axis of the reconstructed image (mm, isocentre at 0)."""
+        return -self.recon_field_mm / 2.0 + (np.arange(self.image_size) + 0.5) * self.pixel_mm
 
 
 FORCE = ScannerGeometry()

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+from scipy import ndimage as ndi
 from scipy.ndimage import zoom
 
 from .geometry import FORCE, ScannerGeometry
@@ -325,6 +326,22 @@ def _slice(anat: _Anatomy, x: np.ndarray, z: float, tex: np.ndarray, emph: np.nd
     return img, body, lung_id * (lung_cov >= 0.5), nodule_cov
 
 
+def to_image_grid(a: np.ndarray, geom: ScannerGeometry) -> np.ndarray:
+    """An object-grid image (``oversample`` x the matrix over the scan field) on the reconstructed image's
+    grid: the mean of each ``oversample`` x ``oversample`` block for the whole field; for a smaller
+    reconstruction field, a box prefilter of the image pixel's width and linear interpolation at its pixel
+    centres (an approximation of the pixel's area mean, within a few HU of it at edges)."""
+    a = np.asarray(a, np.float64)
+    n, k = geom.image_size, geom.oversample
+    if geom.recon_fov_mm is None or geom.recon_fov_mm == geom.fov_mm:
+        return a.reshape(n, k, n, k).mean(axis=(1, 3))
+    ratio = geom.pixel_mm / geom.object_pixel_mm
+    smooth = ndi.uniform_filter(a, size=max(1, int(round(ratio))), mode="nearest")
+    idx = (geom.recon_centres_mm() + geom.fov_mm / 2) / geom.object_pixel_mm - 0.5
+    rows, cols = np.meshgrid(idx, idx, indexing="ij")
+    return ndi.map_coordinates(smooth, [rows, cols], order=1, mode="nearest")
+
+
 def make_phantom(seed: int, n_slices: int = 8, kind: str | None = None, arms: bool | None = None,
                  table: bool = True, geom: ScannerGeometry = FORCE, nodules_inside: bool = False,
                  outline: Outline | None = None, sub_slice_mm: float = SUB_SLICE_MM) -> Phantom:
@@ -362,8 +379,8 @@ def make_phantom(seed: int, n_slices: int = 8, kind: str | None = None, arms: bo
     offsets = ((np.arange(subs) + 0.5) / subs - 0.5) * dz
     sig_z = subs / dz
     tex = 30.0 * smooth_field(rng, (n_slices * subs, n, n), (sig_z, 1.5, 1.5))
-    emph_field = smooth_field(rng, (n_slices * subs, n, n), (sig_z * 2, 1.0 * anat.emphysema.blob_mm / geom.pixel_mm,
-                                                             anat.emphysema.blob_mm / geom.pixel_mm))
+    emph_field = smooth_field(rng, (n_slices * subs, n, n), (sig_z * 2, 1.0 * anat.emphysema.blob_mm / geom.grid_pixel_mm,
+                                                             anat.emphysema.blob_mm / geom.grid_pixel_mm))
     obj = np.empty((n_slices, n * k, n * k), np.float32)
     gt = np.empty((n_slices, n, n), np.float32)
     body = np.zeros((n_slices, n, n), np.uint8)
@@ -391,12 +408,12 @@ def make_phantom(seed: int, n_slices: int = 8, kind: str | None = None, arms: bo
             lungs = [lungs[s] + (lid == s + 1) / subs for s in range(2)]
             ncov = [a + c / subs for a, c in zip(ncov, nc)]
         obj[i] = img
-        gt[i] = img.reshape(n, k, n, k).mean(axis=(1, 3))
-        body[i] = b.reshape(n, k, n, k).mean(axis=(1, 3)) >= 0.5
+        gt[i] = to_image_grid(img, geom)
+        body[i] = to_image_grid(b, geom) >= 0.5
         for s in range(2):
-            lung[i][lungs[s].reshape(n, k, n, k).mean(axis=(1, 3)) >= 0.5] = s + 1
+            lung[i][to_image_grid(lungs[s], geom) >= 0.5] = s + 1
         for j, c in enumerate(ncov, start=1):
-            nod[i][np.asarray(c).reshape(n, k, n, k).mean(axis=(1, 3)) >= 0.5] = j
+            nod[i][to_image_grid(np.asarray(c, np.float64), geom) >= 0.5] = j
     params = {
         "kind": kind, "body_axes_mm": [anat.a, anat.b], "arms": len(anat.arms) > 0, "table": table,
         "emphysema": None if anat.emphysema is None else {

@@ -9,9 +9,12 @@ rendition a kernel of the widened space (``kernel_family.draw_kernel``: f50 0.2-
 /mm, edge-enhancing shapes, vendor-like shapes, iterative strengths) and a dose log-uniform over
 ``DOSE_RANGE``. Every draw is recorded in the dataset's manifest and in each phantom's ``renditions.json``.
 
+Each phantom also draws its reconstruction field of view (``FOV_RANGE``, on the 512 matrix: pixels of
+0.49-0.98 mm; one in five a targeted field of 250-320 mm that cuts the body's sides, the rest 320-500 mm),
+reconstructed from the same 500 mm scan field.
+
 Not drawn yet: tube voltage (the simulator is monoenergetic at 120 kVp, so beam hardening and the kVp
-dependence of bone and contrast HU are absent) and field of view (the 500 mm, 512-matrix reconstruction
-field of the named platform).
+dependence of bone and contrast HU are absent).
 """
 from __future__ import annotations
 
@@ -27,6 +30,9 @@ from .phantom import KINDS, Outline, draw_outline
 DOSE_RANGE = (0.5, 20.0)                 # CTDIvol, mGy
 SUB_SLICE_MM = 0.5                       # every slice the mean of sections this far apart
 THICKNESSES = (0.6, 1.0, 1.0, 1.5, 2.0, 3.0, 5.0)   # mm; 1 mm twice as likely
+FOV_RANGE = (250.0, 500.0)               # reconstruction field, mm
+TARGETED_FOV_MM = 320.0                  # below it the field cuts the body's sides
+TARGETED_SHARE = 0.2
 
 
 @dataclass(frozen=True)
@@ -37,13 +43,15 @@ class PhantomDraw:
     slice_thickness_mm: float
     outline: Outline
     renditions: tuple[tuple[float, Kernel], ...]
+    recon_fov_mm: float | None = None
 
     @property
     def geometry(self) -> ScannerGeometry:
-        return replace(FORCE, slice_thickness_mm=self.slice_thickness_mm)
+        return replace(FORCE, slice_thickness_mm=self.slice_thickness_mm, recon_fov_mm=self.recon_fov_mm)
 
     def to_json(self) -> dict:
         return {"seed": self.seed, "kind": self.kind, "slice_thickness_mm": self.slice_thickness_mm,
+                "recon_fov_mm": self.recon_fov_mm, "pixel_mm": self.geometry.pixel_mm,
                 "outline": asdict(self.outline),
                 "renditions": [rendition_json(d, k) for d, k in self.renditions]}
 
@@ -58,12 +66,20 @@ def draw_dose(rng: np.random.Generator) -> float:
     return float(round(np.exp(rng.uniform(*np.log(DOSE_RANGE))), 2))
 
 
-def draw_phantom(seed: int, n_renditions: int, kind: str | None = None) -> PhantomDraw:
+def draw_fov(rng: np.random.Generator) -> float:
+    if rng.uniform() < TARGETED_SHARE:
+        return float(round(rng.uniform(FOV_RANGE[0], TARGETED_FOV_MM)))
+    return float(round(rng.uniform(TARGETED_FOV_MM, FOV_RANGE[1])))
+
+
+def draw_phantom(seed: int, n_renditions: int, kind: str | None = None, fov: bool = True) -> PhantomDraw:
     """The widened platform's draws for phantom ``seed`` (its own generator: the phantom's anatomy is still
-    drawn from ``seed`` by ``make_phantom``)."""
+    drawn from ``seed`` by ``make_phantom``). The field of view is drawn last, so that the other draws are
+    those of the same seed without it (``fov=False``: the whole 500 mm field)."""
     rng = np.random.default_rng([seed, 7, 2])
     kind = KINDS[int(rng.integers(0, 2))] if kind is None else kind
     thickness = float(THICKNESSES[int(rng.integers(len(THICKNESSES)))])
     outline = draw_outline(rng)
     renditions = tuple((draw_dose(rng), draw_kernel(rng)) for _ in range(n_renditions))
-    return PhantomDraw(seed, kind, thickness, outline, renditions)
+    recon_fov = draw_fov(rng) if fov else None
+    return PhantomDraw(seed, kind, thickness, outline, renditions, recon_fov)

@@ -71,9 +71,10 @@ def projection_spectra(q: np.ndarray, geom: ScannerGeometry = FORCE) -> np.ndarr
 
 
 def back_project_spectra(spec: np.ndarray, geom: ScannerGeometry = FORCE, size: int | None = None) -> np.ndarray:
-    """``sum_v q_v(x cos + y sin) * pi / V`` from projection spectra ``(C, V, P)``; images ``(C, n, n)``."""
+    """``sum_v q_v(x cos + y sin) * pi / V`` from projection spectra ``(C, V, P)``; images ``(C, n, n)`` over
+    the reconstruction field (``geom.recon_field_mm``; with ``size``, an ``size``-pixel grid over the scan field)."""
     n = geom.image_size if size is None else size
-    d = geom.fov_mm / n
+    d = geom.pixel_mm if size is None else geom.fov_mm / n
     rho, rx, ry = polar_grid(geom)
     c = spec.shape[0]
     weights = spec.reshape(c, -1) * np.exp(1j * np.pi * d * (rx + ry).ravel())

@@ -153,3 +153,44 @@ def test_wide_dataset_records_every_draw_and_its_command_rebuilds_it(tmp_path):
     assert vols.shape == (3, 1, 512, 512)
     args = build_parser().parse_args(dataset_command(tmp_path).split()[3:])
     assert (args.platform, args.renditions, args.seed, args.phantoms) == ("wide", 3, 4100, 1)
+
+
+def test_a_targeted_field_of_view_reconstructs_the_same_object_on_smaller_pixels():
+    """300 mm on the 512 matrix (0.59 mm pixels) from the same 500 mm scan: the disc's edge lies where its
+    radius says in the new pixels, its f50 is the kernel's (a property of the kernel in cycles/mm), and a smooth
+    kernel's noise is the same (band-limited below both Nyquist frequencies)."""
+    from evaluation.mtf_accuracy import disc_edge_f50
+
+    kernel = family_kernel(0.35)
+    disc = disc_object(DISC_RADIUS, DISC_CENTRE, hu_inside=0.0)
+    zoomed = replace(FORCE, recon_fov_mm=300.0)
+    assert zoomed.pixel_mm == pytest.approx(300.0 / 512)
+    clean = {g.recon_field_mm: scan_slice(disc, [None], [kernel], 0, 0, g)[(None, kernel.name)] for g in (FORCE, zoomed)}
+    f50 = {fov: disc_edge_f50(img, g, DISC_CENTRE, DISC_RADIUS) for (fov, img), g in zip(clean.items(), (FORCE, zoomed))}
+    assert f50[300.0] == pytest.approx(f50[500.0], rel=0.03)
+    x = zoomed.recon_centres_mm()
+    r = np.hypot(*np.meshgrid(x - DISC_CENTRE[0], x - DISC_CENTRE[1]))
+    assert np.abs(clean[300.0][r < DISC_RADIUS - 5]).mean() < 5          # water inside, where the geometry says
+    assert clean[300.0][(r > DISC_RADIUS + 5) & (r < DISC_RADIUS + 20)].mean() < -990     # air outside
+    noisy = {g.recon_field_mm: scan_slice(disc, [5.0], [kernel], 9, 0, g)[(5.0, kernel.name)] for g in (FORCE, zoomed)}
+    sd500 = noisy[500.0][200:312, 200:312].std()
+    sd300 = noisy[300.0][r < 50].std()
+    assert sd300 == pytest.approx(sd500, rel=0.10)
+
+
+def test_the_ground_truth_follows_a_targeted_field():
+    """A phantom made for a 300 mm field: its truth is the 500 mm truth's centre on the finer grid (compared
+    after resampling the 500 mm truth there), and its body label the 500 mm body's centre."""
+    from scipy import ndimage as ndi
+
+    from simulation.phantom import make_phantom
+
+    zoomed = replace(FORCE, recon_fov_mm=300.0)
+    full, part = make_phantom(5, 1, arms=False, geom=FORCE), make_phantom(5, 1, arms=False, geom=zoomed)
+    assert np.array_equal(full.object_hu, part.object_hu)                  # the same object, another grid
+    idx = (zoomed.recon_centres_mm() + 250.0) / FORCE.pixel_mm - 0.5
+    rows, cols = np.meshgrid(idx, idx, indexing="ij")
+    expected = ndi.map_coordinates(full.gt_hu[0].astype(float), [rows, cols], order=1)
+    inside = ndi.binary_erosion(part.body[0] > 0, iterations=4)
+    assert np.abs(part.gt_hu[0] - expected)[inside].mean() < 15
+    assert np.median(part.gt_hu[0] - expected) == pytest.approx(0, abs=1)

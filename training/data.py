@@ -3,7 +3,7 @@
 A phantom folder holds ``renditions.npy`` (R, K, 512, 512) int16 HU, ``gt.npy`` (K, 512, 512),
 ``labels.npz`` (body, lung) and ``renditions.json`` (kernel, dose per rendition). The MTF input of each
 rendition is measured on its own skin-air edge (``physics.mtf``, as the app does) and cached in ``mtf.npy``
-(R, 64); an unusable edge falls back to the kernel table, as in the app.
+(R, 64); an unusable edge falls back to the rendition's kernel (its recorded f50, else the kernel table).
 
 ``PatchSampler`` draws random (phantom, slice, rendition) patches centred inside the body, with paired
 augmentations (flips, 90-degree turns, and with probability ``affine_prob`` a small affine: rotation,
@@ -19,14 +19,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from physics.image_quality import HU_OFFSET, HU_SCALE  # noqa: F401 - the network's units, used across training
+from physics.image_quality import network_normalise as normalise
 from physics.kernel_table import kernel_f50, model_mtf
 from physics.mtf import N_FREQUENCIES, estimate_mtf, mtf_2d
-
-HU_OFFSET, HU_SCALE = 1024.0, 2048.0
-
-
-def normalise(hu: np.ndarray) -> np.ndarray:
-    return ((np.asarray(hu, dtype=np.float32) + HU_OFFSET) / HU_SCALE).astype(np.float32)
 
 
 @dataclass
@@ -38,7 +34,7 @@ class Phantom:
     lung: np.ndarray            # (K, N, N) uint8
     mtf: np.ndarray             # (R, 64) float32
     meta: list                  # per rendition: kernel, dose_mgy
-
+    pixel_mm: float = 500.0 / 512       # the images' pixel (``phantom_pixel_mm``)
 
 def rendition_mtfs(folder: Path, pixel_mm: float) -> np.ndarray:
     """(R, 64) measured MTF per rendition, cached in ``mtf.npy``."""
@@ -54,11 +50,20 @@ def rendition_mtfs(folder: Path, pixel_mm: float) -> np.ndarray:
             out[r] = m.mtf
         else:
             f = np.linspace(0, 0.5 / pixel_mm, N_FREQUENCIES)
-            out[r] = model_mtf(f, kernel_f50(meta[r].get("dicom_kernel") or meta[r]["kernel"].split("(")[0]) or 0.4)
+            # the kernel's recorded f50 (the widened platform's family kernels have no name the table knows)
+            f50 = meta[r].get("f50_per_mm") or kernel_f50(meta[r].get("dicom_kernel") or meta[r]["kernel"].split("(")[0])
+            out[r] = model_mtf(f, f50 or 0.4)
     tmp = folder / "mtf.tmp.npy"
     np.save(tmp, out)
     tmp.replace(cache)
     return out
+
+
+def phantom_pixel_mm(manifest: dict, entry: dict) -> float:
+    """The pixel of one phantom's images: its reconstruction field (the widened platform draws one per
+    phantom), else the dataset's, over the matrix."""
+    geometry = manifest["geometry"]
+    return float(entry.get("recon_fov_mm") or geometry["fov_mm"]) / geometry["image_size"]
 
 
 def data_roots(data) -> list[Path]:
@@ -71,15 +76,16 @@ def load_split(data, split: str) -> list[Phantom]:
     out = []
     for root in data_roots(data):
         manifest = json.loads((root / "manifest.json").read_text())
-        pixel = manifest["geometry"]["fov_mm"] / manifest["geometry"]["image_size"]
         for p in manifest["phantoms"]:
             folder = root / p["folder"]
+            pixel = phantom_pixel_mm(manifest, p)
             if p["split"] != split or not (folder / "DONE").exists():
                 continue
             labels = np.load(folder / "labels.npz")
             out.append(Phantom(folder, np.load(folder / "renditions.npy", mmap_mode="r"),
                                np.load(folder / "gt.npy", mmap_mode="r"), labels["body"], labels["lung"],
-                               rendition_mtfs(folder, pixel), json.loads((folder / "renditions.json").read_text())))
+                               rendition_mtfs(folder, pixel), json.loads((folder / "renditions.json").read_text()),
+                               pixel))
     if not out:
         raise ValueError(f"no finished phantoms of split '{split}' in {', '.join(map(str, data_roots(data)))}")
     return out
