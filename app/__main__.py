@@ -4,7 +4,15 @@ HOLOSCAN_MODEL_PATH): harmonize every eligible axial CT series of one study into
 Optional delivery after each series is written: --send-to AET@HOST:PORT (C-STORE) and/or --stow-url URL
 (DICOMweb STOW-RS), with retries; a failed send keeps the files and exits 3.
 
-Exit status: 0 written (and sent); 2 bad input or an output folder that cannot take the series (one line on
+Each series is first measured against the domain the model's card states (lungs in the field, kVp, pixel
+spacing, slice thickness, measured MTF and noise): one outside it is not harmonized unless --outside-domain
+(then its DerivationDescription and report say so). Each harmonized series must then explain its input (the
+consistency guard). A series refused by either gets no DICOM, its report in OUT/rejected/<source series UID>/
+and one line on stderr; the other series of the study are still written.
+
+Exit status: 0 written (and sent); 4 one or more series refused (domain gate, guard, or pixel data that do
+not decode; the others written);
+2 bad input or an output folder that cannot take the series (one line on
 stderr, nothing written); 3 written but not delivered (one line); 1 any other failure, e.g. the disk filling up
 while writing (one line; no partial series is left); 130 Ctrl-C, 143 SIGTERM (what docker and Kubernetes send
 to stop a container), 129 SIGHUP: one line, no partial series and no staging folder left.
@@ -41,6 +49,8 @@ def _parse(argv):
     p.add_argument("--send-to", metavar="AET@HOST:PORT", help="C-STORE each derived series to this DICOM node")
     p.add_argument("--calling-aet", default="CTHARMONIZER", help="our AE title for --send-to (default %(default)s)")
     p.add_argument("--stow-url", metavar="URL", help="STOW-RS each derived series to this DICOMweb service")
+    p.add_argument("--outside-domain", action="store_true",
+                   help="harmonize a series outside the model's validated domain too, marked as such")
     return p.parse_args(argv)
 
 
@@ -145,13 +155,18 @@ def _main(argv=None) -> int:
     logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if args.log_level != "DEBUG":      # pynetdicom logs every refused connection as an error: the retry says it
         logging.getLogger("pynetdicom").setLevel(logging.CRITICAL)
+        # pydicom logs each decoder's failure with its traceback: the series' one line says it (its own
+        # configuration sets the logger's level on import: import it first)
+        import pydicom  # noqa: F401
+
+        logging.getLogger("pydicom").setLevel(logging.CRITICAL)
     # libraries' warnings (numpy, pydicom on a source's non-conformance, Holoscan's stack-size advice) go to
     # the log at DEBUG: on success stderr holds only what a user should read
     logging.captureWarnings(True)
     logging.getLogger("py.warnings").setLevel(logging.DEBUG if args.log_level == "DEBUG" else logging.CRITICAL)
     for handler in logging.getLogger().handlers:     # no GPU JPEG decoder on CPU machines: not news
         handler.addFilter(lambda record: "nvimgcodec" not in record.getMessage())
-    from operators.errors import InputError
+    from common.errors import InputError
     from operators.pacs import SendError
 
     def fail(message: str, code: int) -> int:
@@ -188,6 +203,8 @@ def _main(argv=None) -> int:
     log = logging.getLogger("app")
     for s in scan.skipped:
         log.info("skipped %s: %s", s.label, s.reason)
+    for path, why in scan.rewrite.items():
+        log.info("staged a conforming copy of %s: %s", path, why)
     for path, why in scan.bad_files:
         (log.info if why == "not DICOM" else log.warning)("skipped file %s: %s", path, why)
 
@@ -196,7 +213,7 @@ def _main(argv=None) -> int:
     staging = Path(tempfile.mkdtemp(prefix="ct-harmonizer-"))
     _STATE.update(output=args.output, staging=staging)
     try:
-        app = CTHarmonizerApp(stage(scan, staging / "study"), args.output, args.model, send)
+        app = CTHarmonizerApp(stage(scan, staging / "study"), args.output, args.model, send, args.outside_domain)
         log.info("timing startup_and_scan %.3f", time.perf_counter() - T0)
         os.environ["CT_HARMONIZER_RUN_START"] = str(time.perf_counter())
         app.run()
@@ -216,6 +233,12 @@ def _main(argv=None) -> int:
         print(f"wrote {folder}  (report: {folder / 'report.json'}, {folder / 'report.png'})")
     for line in (app.sender.sent if app.sender else []):
         print(f"sent {line}")
+    for label, why in app.volumes.undecodable:
+        print(f"rejected {label}: {why}", file=sys.stderr)
+    for label, why, folder in app.writer.rejected:
+        print(f"rejected {label}: {why} (report: {folder / 'report.json'})", file=sys.stderr)
+    if app.writer.rejected or app.volumes.undecodable:
+        return 4
     if not app.writer.written:
         return fail("no series was written", 1)
     return 0

@@ -1,7 +1,9 @@
 """``python -m evaluation report --data DATASET --model MODEL [--model NAME=MODEL ...] [--out DIR] [--json]``
 
 Also ``external-set`` (the XCIST-rendered validation set), ``mtf-accuracy`` (the skin-air MTF against each
-rendition's kernel) and ``real-slices`` (real scanners' slices through models; ``--model input`` is the input).
+rendition's kernel), ``real-slices`` (real scanners' slices through models; ``--model input`` is the input)
+and ``guard`` (the consistency guard's limits from validation phantoms, written into a model's card; its
+false alarms and detection of corrupted outputs on held-out phantoms).
 
 Runs each model on every rendition of the held-out (test-split) phantoms of a simulator dataset and prints
 the paper's tables; ``--out`` also writes result.json and the figures. The first --model is "H"; others can be
@@ -52,10 +54,17 @@ def main(argv=None) -> int:
     s = sub.add_parser("real-slices", help="real scanners' slices through models: the no-ground-truth checks")
     s.add_argument("--model", action="append", required=True)
     s.add_argument("--json", action="store_true")
+    g = sub.add_parser("guard", help="calibrate the consistency guard on validation phantoms, assess on held-out")
+    g.add_argument("--model", type=Path, required=True, help="model folder; --write-card puts the limits in its card")
+    g.add_argument("--val", type=Path, required=True, help="dataset whose val phantoms set the limits")
+    g.add_argument("--test", type=Path, help="dataset whose test phantoms are only reported")
+    g.add_argument("--max-phantoms", type=int)
+    g.add_argument("--write-card", action="store_true")
+    g.add_argument("--out", type=Path, help="folder for guard.json (every value) and detection.png")
     args = p.parse_args(argv)
     if args.command != "report":
         return _companions(args)
-    from operators.errors import InputError
+    from common.errors import InputError
 
     from .plots import bland_altman, batch_bias, examples
     from .report import card_metrics, evaluate, print_tables
@@ -84,7 +93,41 @@ def main(argv=None) -> int:
     return 0
 
 
+def _guard(args) -> int:
+    from .guard_calibration import CORRUPTIONS, assess, calibrate, run
+
+    val = run(args.val, "val", args.model, False, max_phantoms=args.max_phantoms)
+    limits = calibrate(val["clean"])
+    print("limits (validation maximum x margin): " + json.dumps(limits))
+    result = {"validation": val, "limits": limits}
+    if args.write_card:
+        from training.export import add_card_section
+
+        add_card_section(args.model, "guard", {"limits": limits, "calibrated_on": f"{args.val} (val split), {val['series']} series",
+                               "command": "python -m evaluation guard " + " ".join(sys.argv[2:])})
+        print(f"limits written into {args.model}/model_card.json")
+    if args.test:
+        test = assess(run(args.test, "test", args.model, True, seed=1, max_phantoms=args.max_phantoms), limits)
+        result["held_out"] = test
+        print(f"held-out: {test['false_alarms']} false alarms in {test['series']} clean series "
+              f"({100 * test['false_alarm_rate']:.1f} %)")
+        print(f"{'corruption':20s} " + " ".join(f"{'amount':>8s} {'caught':>7s}" for _ in range(1)))
+        for kind, amounts in CORRUPTIONS.items():
+            cells = [f"{a:>5} {100 * test['detection'][f'{kind} {a}']['rate']:5.0f} %" for a in amounts]
+            print(f"{kind:20s} " + "   ".join(cells))
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "guard.json").write_text(json.dumps(result, indent=1, default=float) + "\n")
+        if args.test:
+            from .guard_calibration import detection_plot
+
+            print(f"wrote {detection_plot(result['held_out'], args.out / 'detection.png')}")
+    return 0
+
+
 def _companions(args) -> int:
+    if args.command == "guard":
+        return _guard(args)
     if args.command == "external-set":
         from .external_set import make_external_set
 

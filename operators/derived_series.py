@@ -16,7 +16,6 @@ Writing is all or nothing: files go to a hidden temporary folder in the output f
 from __future__ import annotations
 
 import copy
-import hashlib
 import itertools
 from collections.abc import Iterable, Iterator
 from datetime import datetime
@@ -28,12 +27,14 @@ from pydicom.sequence import Sequence
 from pydicom.sr.codedict import codes
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID
 
-from .atomic_folder import write_folder
+from common.atomic_folder import write_folder
+from common.dicom import HU_RANGE, hashed_uid
+
+from .conformance import repair
 
 APP_NAME = "CT Harmonizer"
-APP_VERSION = "0.2.0"
+APP_VERSION = "0.3.0"
 HARMONIZED_BY = f"Harmonized by {APP_NAME}"     # how DerivationDescription begins: the app's own outputs
-HU_RANGE = (-1024, 3071)
 PIXEL_DATA = 0x7FE00010
 DROP = ("IconImageSequence", "SmallestImagePixelValue", "LargestImagePixelValue", "PixelPaddingValue",
         "PixelPaddingRangeLimit", "SmallestPixelValueInSeries", "LargestPixelValueInSeries",
@@ -44,9 +45,8 @@ DROP = ("IconImageSequence", "SmallestImagePixelValue", "LargestImagePixelValue"
 
 
 def derived_uid(*parts: str) -> str:
-    """A UID under the 2.25 root from a SHA-256 of ``parts`` (fits the 64-character limit)."""
-    digest = hashlib.sha256("|".join(parts).encode()).digest()
-    return "2.25." + str(int.from_bytes(digest[:16], "big"))
+    """The app's UIDs: hashed from ``parts`` (source UID, model sha256, app version)."""
+    return hashed_uid("|".join(parts))
 
 
 def _code_item(code) -> Dataset:
@@ -60,17 +60,23 @@ def _clip_lo(text: str, n: int = 64) -> str:
 
 
 def derived_datasets(sources: list, harmonized_hu: np.ndarray, model: dict, mtf_source: str,
-                     now: datetime | None = None) -> Iterator[Dataset]:
+                     now: datetime | None = None, note: str | None = None, padding: np.ndarray | None = None,
+                     padding_hu: float | None = None, repairs: list | None = None) -> Iterator[Dataset]:
     """One derived dataset per source slice (same order), made as it is asked for (a writer holds one slice's
-    dataset at a time, not the series). ``model``: name, version, sha256."""
+    dataset at a time, not the series). ``model``: name, version, sha256. ``note``: appended to the
+    DerivationDescription (a series harmonized outside the model's validated domain says so there).
+    ``padding`` (K, rows, cols) and ``padding_hu``: the source's pixel padding, written back as PixelPaddingValue
+    in the derived series' stored values (HU). Each dataset is made valid where its source was not
+    (``conformance.repair``); ``repairs`` receives the first slice's repairs."""
     now = now or datetime.now()
     first = sources[0]
     series_uid = derived_uid(str(first.SeriesInstanceUID), model["sha256"], APP_VERSION)
     date, time = now.strftime("%Y%m%d"), now.strftime("%H%M%S")
-    lo = int(min(HU_RANGE[0], np.floor(harmonized_hu.min()))) if harmonized_hu.size else HU_RANGE[0]
-    lo, hi = max(lo, HU_RANGE[0]), HU_RANGE[1]
+    pad_value = None
+    if padding is not None and padding_hu is not None:
+        pad_value = int(np.clip(np.rint(padding_hu), -32768, 32767))
     derivation = (f"{HARMONIZED_BY} {APP_VERSION} with model {model['name']} {model['version']} "
-                  f"(sha256 {model['sha256']}); MTF input {mtf_source}")
+                  f"(sha256 {model['sha256']}); MTF input {mtf_source}" + (f"; {note}" if note else ""))
     for index, (src, pixels) in enumerate(zip(sources, harmonized_hu)):
         ds = Dataset({tag: copy.deepcopy(elem) for tag, elem in src.items() if tag != PIXEL_DATA})   # not the pixels
         ds.remove_private_tags()
@@ -88,7 +94,7 @@ def derived_datasets(sources: list, harmonized_hu: np.ndarray, model: dict, mtf_
         ds.InstanceNumber = index + 1
         ds.SeriesDate = ds.ContentDate = ds.InstanceCreationDate = date
         ds.SeriesTime = ds.ContentTime = ds.InstanceCreationTime = time
-        ds.DerivationDescription = derivation
+        ds.DerivationDescription = _clip_lo(derivation, 1024)
         ds.DerivationCodeSequence = Sequence([_code_item(codes.DCM.ImageProcessing)])
         source_item = Dataset()
         source_item.ReferencedSOPClassUID, source_item.ReferencedSOPInstanceUID = src.SOPClassUID, src.SOPInstanceUID
@@ -111,7 +117,10 @@ def derived_datasets(sources: list, harmonized_hu: np.ndarray, model: dict, mtf_
         equipment.PurposeOfReferenceCodeSequence = Sequence([_code_item(codes.DCM.ProcessingEquipment)])
         ds.ContributingEquipmentSequence = Sequence([equipment])
         # pixels: int16 HU, clipped to the CT range
-        stored = np.clip(np.rint(pixels), lo, hi).astype(np.int16)
+        stored = np.clip(np.rint(pixels), *HU_RANGE).astype(np.int16)
+        if pad_value is not None:
+            stored[padding[index]] = pad_value
+            ds.add_new("PixelPaddingValue", "SS", pad_value)
         ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
         ds.Rows, ds.Columns = stored.shape
         ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
@@ -120,6 +129,9 @@ def derived_datasets(sources: list, harmonized_hu: np.ndarray, model: dict, mtf_
             del ds.NumberOfFrames
         ds.PixelData = stored.tobytes()
         ds["PixelData"].VR = "OW"
+        notes = repair(ds, str(first.SeriesInstanceUID))
+        if index == 0 and repairs is not None:
+            repairs.extend(notes)
         meta = FileMetaDataset()
         meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = CTImageStorage, sop_uid
         meta.TransferSyntaxUID = ExplicitVRLittleEndian

@@ -1,12 +1,16 @@
-"""Writes each derived series with its report into ``OUT/<derived SeriesInstanceUID>/``, all or nothing."""
+"""Writes each derived series with its report into ``OUT/<derived SeriesInstanceUID>/``, all or nothing; a
+series the domain gate or the guard refused gets no DICOM, only its report in ``OUT/rejected/<source
+SeriesInstanceUID>/``."""
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from pathlib import Path
 
 from monai.deploy.core import ConditionType, Fragment, Operator, OperatorSpec
 
+from common.atomic_folder import write_folder
 from .derived_series import derived_datasets, write_series
 from .jobs_operator import record_stage
 from .qa_report_operator import report_bytes
@@ -20,6 +24,7 @@ class DerivedSeriesWriterOperator(Operator):
     def __init__(self, fragment: Fragment, *args, output_folder: Path, **kwargs):
         self.output_folder = Path(output_folder)
         self.written: list[Path] = []
+        self.rejected: list[tuple[str, str, Path]] = []      # (series label, why, report folder)
         super().__init__(fragment, *args, **kwargs)
 
     def setup(self, spec: OperatorSpec):
@@ -31,9 +36,21 @@ class DerivedSeriesWriterOperator(Operator):
         start = time.perf_counter()
         folders = []
         for job in jobs:
-            datasets = derived_datasets(job.datasets, job.harmonized_hu, job.model, job.mtf["source"])
-            folder = write_series(datasets, self.output_folder,
-                                  {"report.json": report_bytes(job.report), "report.png": job.figure_png})
+            files = {"report.json": report_bytes(job.report), "report.png": job.figure_png}
+            if job.rejection:
+                folder = write_folder(self.output_folder / "rejected" / job.series_uid,
+                                      lambda f: [(f / name).write_bytes(data) for name, data in files.items()])
+                log.info("rejected %s: %s", job.label, job.rejection)
+                self.rejected.append((job.label, job.rejection, folder))
+                continue
+            note = job.domain["verdict"] if job.domain and job.domain["harmonized_outside_domain"] else None
+            repairs: list[str] = []
+            datasets = derived_datasets(job.datasets, job.harmonized_hu, job.model, job.mtf["source"], note=note,
+                                        padding=job.padding, padding_hu=job.padding_hu, repairs=repairs)
+            first = next(datasets)          # made, and so repaired: its repairs go into the report
+            job.report["conformance_repairs"] = repairs
+            files["report.json"] = report_bytes(job.report)
+            folder = write_series(itertools.chain([first], datasets), self.output_folder, files)
             log.info("wrote %s (%d slices)", folder, len(job.datasets))
             folders.append(folder)
         self.written.extend(folders)

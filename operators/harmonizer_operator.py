@@ -13,7 +13,8 @@ log = logging.getLogger(__name__)
 
 
 class HarmonizerOperator(JobsOperator):
-    """Sets ``job.harmonized_hu`` and ``job.model``. The model is loaded (sha256 checked) at the first series."""
+    """Sets ``job.harmonized_hu`` and ``job.model``. The model is loaded (sha256 checked) at the first series.
+    A series the domain gate refused is not harmonized (``job.model`` is still set: its report names it)."""
 
     def __init__(self, fragment: Fragment, *args, model_path: Path, **kwargs):
         self.model_path = Path(model_path)
@@ -24,5 +25,6 @@ class HarmonizerOperator(JobsOperator):
         if self._model is None:
             self._model = load_model(self.model_path)
             log.info("model %s %s on %s", self._model.card["name"], self._model.card["version"], self._model.device)
-        job.harmonized_hu = harmonize_volume(self._model, job.volume_hu, job.mtf2d, job.orientation)
         job.model = self._model.info
+        if job.rejection is None:
+            job.harmonized_hu = harmonize_volume(self._model, job.volume_hu, job.mtf2d, job.orientation)

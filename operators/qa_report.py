@@ -2,7 +2,10 @@
 
 Input and output are measured the same way with ``physics/``: skin-air MTF (``operators.mtf_input.skin_air_mtf``,
 as for the network's input), global noise SD, and the lung density biomarkers (LAA-950, Perc15, lung mass)
-inside one lung mask computed from the input series.
+inside one lung mask computed from the input series, only when the series shows lungs (the domain gate's
+lung fraction; otherwise the report says why there are none). The domain gate's and the consistency guard's
+sections hold each check's value and limit; a series either refused has no output measurements (the gate:
+it was not harmonized) or has them with ``rejected`` set (the guard: it was harmonized and not written).
 """
 from __future__ import annotations
 
@@ -11,9 +14,10 @@ import io
 import numpy as np
 
 from physics.biomarkers import lung_biomarkers
-from physics.masks import lung_mask
+from physics.consistency import blur_with_mtf
 from physics.noise import noise_sd
 
+from .input_measures import input_lungs, input_noise
 from .mtf_input import skin_air_mtf
 
 
@@ -21,32 +25,39 @@ def _finite(v):
     return None if v is None or not np.isfinite(v) else round(float(v), 4)
 
 
-def input_lungs(job) -> np.ndarray:
-    """The lung mask of the input series, computed once per job."""
-    if job.lungs is None:
-        job.lungs = lung_mask(job.volume_hu, pixel_mm=min(job.spacing_mm))
-    return job.lungs
+def _lung_section(job, lungs) -> dict:
+    if job.domain is not None and not job.domain["lungs_in_field"]:
+        return {"voxels": int(lungs.sum()), "input": None, "output": None,
+                "omitted": "no lung biomarkers: the series shows no lungs (lungs "
+                           f"{100 * job.domain['measured']['lung_fraction']:.0f} % of the body in the median slice)"}
+    bio_in = {k: _finite(v) for k, v in lung_biomarkers(job.volume_hu, lungs, job.voxel_mm3).items()}
+    bio_out = None if job.harmonized_hu is None else \
+        {k: _finite(v) for k, v in lung_biomarkers(job.harmonized_hu, lungs, job.voxel_mm3).items()}
+    return {"voxels": int(lungs.sum()), "input": bio_in, "output": bio_out}
 
 
-def qa_report(job, derived_series_uid: str, app_version: str) -> dict:
+def qa_report(job, derived_series_uid: str | None, app_version: str) -> dict:
+    """report.json of one series; ``derived_series_uid`` None for a series that is not written."""
     vin, vout = job.volume_hu, job.harmonized_hu
-    lungs = input_lungs(job)
-    bio_in = {k: _finite(v) for k, v in lung_biomarkers(vin, lungs, job.voxel_mm3).items()}
-    bio_out = {k: _finite(v) for k, v in lung_biomarkers(vout, lungs, job.voxel_mm3).items()}
     first = job.datasets[0]
     return {
         "app_version": app_version,
         "source_series_uid": job.series_uid,
         "derived_series_uid": derived_series_uid,
+        "rejected": job.rejection,
         "source_series_description": str(first.get("SeriesDescription", "")),
         "slices": int(vin.shape[0]),
         "matrix": [int(vin.shape[1]), int(vin.shape[2])],
         "pixel_spacing_mm": [float(s) for s in job.spacing_mm],
         "model": job.model,
+        "domain": job.domain,
+        "guard": job.guard,
         "mtf_input": job.mtf,
-        "mtf_output": skin_air_mtf(vout, job.spacing_mm, job.orientation, job.slice_geometry).to_json(),
-        "noise_sd_hu": {"input": _finite(noise_sd(vin, job.spacing_mm)), "output": _finite(noise_sd(vout, job.spacing_mm))},
-        "lung": {"voxels": int(lungs.sum()), "input": bio_in, "output": bio_out},
+        "mtf_output": None if vout is None else
+        skin_air_mtf(vout, job.spacing_mm, job.orientation, job.slice_geometry).to_json(),
+        "noise_sd_hu": {"input": _finite(input_noise(job)["sd_hu"]),
+                        "output": None if vout is None else _finite(noise_sd(vout, job.spacing_mm))},
+        "lung": _lung_section(job, input_lungs(job)),
         "notes": "noise SD: global-noise method in soft tissue (anatomical texture counts as noise); "
                  "lung biomarkers inside a lung mask from the input series",
     }
@@ -60,19 +71,28 @@ def report_figure(job, report: dict) -> bytes:
     import matplotlib.pyplot as plt
 
     k = job.volume_hu.shape[0] // 2
-    before, after = job.volume_hu[k], job.harmonized_hu[k]
-    fig, ax = plt.subplots(2, 3, figsize=(13, 8.5))
+    before = job.volume_hu[k]
+    after = job.harmonized_hu[k] if job.harmonized_hu is not None else None
+    fig, ax = plt.subplots(2, 4, figsize=(17, 8.5))
     for a, img, title in ((ax[0, 0], before, "input"), (ax[0, 1], after, "harmonized")):
+        a.axis("off")
+        if img is None:
+            a.text(0.5, 0.5, "not harmonized", ha="center", va="center")
+            continue
         a.imshow(img, cmap="gray", vmin=-1350, vmax=150)
         a.set_title(f"{title} (slice {k + 1}, W1500 L-600)")
+    for a, img, title in (
+            (ax[0, 2], None if after is None else after - before, "harmonized - input (HU)"),
+            (ax[0, 3], None if after is None else residual_image(job, k), "input - re-blurred output (HU)")):
         a.axis("off")
-    diff = ax[0, 2].imshow(after - before, cmap="coolwarm", vmin=-100, vmax=100)
-    ax[0, 2].set_title("harmonized - input (HU)")
-    ax[0, 2].axis("off")
-    fig.colorbar(diff, ax=ax[0, 2], fraction=0.046)
+        if img is None:
+            continue
+        shown = a.imshow(img, cmap="coolwarm", vmin=-100, vmax=100)
+        a.set_title(title)
+        fig.colorbar(shown, ax=a, fraction=0.046)
     for key, label in (("mtf_input", "input"), ("mtf_output", "harmonized")):
         m = report[key]
-        if all(v is not None for v in m["mtf"]):
+        if m is not None and all(v is not None for v in m["mtf"]):
             ax[1, 0].plot(m["frequencies_per_mm"], m["mtf"], label=f"{label} (f50 {m['f50_per_mm']})")
     ax[1, 0].set_xlabel("cycles/mm")
     ax[1, 0].set_ylabel("MTF")
@@ -82,20 +102,47 @@ def report_figure(job, report: dict) -> bytes:
     step = max(1, job.volume_hu.shape[0] // 64)       # a picture: up to 64 slices draw it (the numbers use all)
     lungs = input_lungs(job)[::step]
     bins = np.arange(-1100, -300, 5)
-    for vol, label in ((job.volume_hu, "input"), (job.harmonized_hu, "harmonized")):
-        ax[1, 1].hist(vol[::step][lungs], bins=bins, histtype="step", density=True, label=label)
-    ax[1, 1].axvline(-950, color="k", lw=0.8, ls="--")
-    ax[1, 1].set_title("lung HU histogram")
-    ax[1, 1].legend()
     lung = report["lung"]
+    if lung["input"] is not None:
+        for vol, label in ((job.volume_hu, "input"), (job.harmonized_hu, "harmonized")):
+            if vol is not None:
+                ax[1, 1].hist(vol[::step][lungs], bins=bins, histtype="step", density=True, label=label)
+        ax[1, 1].axvline(-950, color="k", lw=0.8, ls="--")
+        ax[1, 1].legend()
+    ax[1, 1].set_title("lung HU histogram")
     rows = [("LAA-950 (%)", "laa950_percent"), ("Perc15 (HU)", "perc15_hu"), ("lung mass (g)", "lung_mass_g")]
-    text = "\n".join(f"{name:14s} {lung['input'][key]!s:>10} -> {lung['output'][key]!s:>10}" for name, key in rows)
+    text = lung.get("omitted", "")
+    if lung["input"] is not None:
+        text = "\n".join(f"{name:14s} {lung['input'][key]!s:>10} -> {(lung['output'] or {}).get(key)!s:>10}"
+                         for name, key in rows)
     text += f"\n{'noise SD (HU)':14s} {report['noise_sd_hu']['input']!s:>10} -> {report['noise_sd_hu']['output']!s:>10}"
-    ax[1, 2].text(0.0, 0.9, text, family="monospace", va="top", fontsize=10)
+    ax[1, 2].text(0.0, 0.9, text, family="monospace", va="top", fontsize=10, wrap=True)
     ax[1, 2].set_title(f"{report['model']['name']} {report['model']['version']}")
     ax[1, 2].axis("off")
+    ax[1, 3].text(0.0, 0.95, _checks_text(report), family="monospace", va="top", fontsize=8)
+    ax[1, 3].set_title("REJECTED: not written" if report["rejected"] else "domain gate and guard: passed")
+    ax[1, 3].axis("off")
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=80)
     plt.close(fig)
     return buf.getvalue()
+
+
+def residual_image(job, k: int) -> np.ndarray:
+    """Slice ``k`` of the input minus the output re-blurred with the input's MTF: what the guard reads."""
+    return job.volume_hu[k] - blur_with_mtf(job.harmonized_hu[k], np.asarray(job.mtf["frequencies_per_mm"], float),
+                                            np.asarray(job.mtf["mtf"], float), job.spacing_mm)
+
+
+def _checks_text(report: dict) -> str:
+    lines = []
+    for section in ("domain", "guard"):
+        checks = (report.get(section) or {}).get("checks", {})
+        if checks:
+            lines.append(section)
+        for name, c in checks.items():
+            value = c["value"]
+            shown = "-" if value is None else f"{value:.3g}"
+            lines.append(f" {'ok ' if c['holds'] else 'BAD'} {name[:24]:24s} {shown:>8} / {c.get('limit', c.get('allowed'))}")
+    return "\n".join(lines)

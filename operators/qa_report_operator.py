@@ -1,4 +1,4 @@
-"""QA report (numbers and picture) of every harmonized series, before it is written."""
+"""QA report (numbers and picture) of every series, harmonized or refused, before it is written."""
 from __future__ import annotations
 
 import json
@@ -12,7 +12,7 @@ class QAReportOperator(JobsOperator):
     """Sets ``job.report`` and ``job.figure_png``."""
 
     def process(self, job) -> None:
-        uid = derived_uid(job.series_uid, job.model["sha256"], APP_VERSION)
+        uid = None if job.rejection else derived_uid(job.series_uid, job.model["sha256"], APP_VERSION)
         job.report = qa_report(job, uid, APP_VERSION)
         job.figure_png = report_figure(job, job.report)
 

@@ -73,7 +73,7 @@ def main(argv=None) -> int:
     elif args.command == "card":
         from .export import add_metrics
 
-        from operators.errors import InputError
+        from common.errors import InputError
 
         try:
             card = add_metrics(args.model_dir, json.loads(args.metrics.read_text()))

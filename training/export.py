@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from operators.errors import InputError
+from common.errors import InputError
 from operators.harmonize import sha256_of, verify_model
 
 IO_CONTRACT = {

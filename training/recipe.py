@@ -167,7 +167,7 @@ class Recipe:
         elif external:
             metrics["external"] = f"not evaluated: {external} has not been rendered (make external-set)"
         val = self.root / self.recipe["datasets"]["val"]["out"]
-        calibration = guard_run(val, "val", model_dir, None, progress=lambda line: None)
+        calibration = guard_run(val, "val", model_dir, False, progress=lambda line: None)
         add_card_section(model_dir, "guard", {
             "limits": calibrate(calibration["clean"]),
             "calibrated_on": f"{val} (val split), {calibration['series']} series",
