@@ -15,7 +15,11 @@ are not followed so links cannot loop. A series is eligible when it is a primary
 - complete, decodable pixel data (16-bit or 8-bit monochrome; compressed syntaxes when a pydicom decoder is
   installed), finite rescale.
 
-Unreadable or truncated files are skipped and listed (the rest of the folder still loads). Faults that leave
+Files that are DICOM in all but form are read as what they are and staged as a conforming copy (the input is
+never changed): a dataset written without preamble and file meta (read in the encoding it was written in),
+file meta without a TransferSyntaxUID, and SOP Class/Instance UIDs emptied in the dataset (de-identification)
+but kept in the file meta. Unreadable or truncated files are skipped and listed (the rest of the folder still
+loads). Faults that leave
 nothing to do raise ``InputError`` with one line: missing or empty folder, no DICOM, more than one study,
 no eligible series (with each series' reason).
 """
@@ -65,6 +69,7 @@ class StudyScan:
     eligible: list[SeriesScan]
     skipped: list[SeriesScan]
     bad_files: list[tuple[Path, str]] = field(default_factory=list)
+    rewrite: dict[Path, str] = field(default_factory=dict)     # files staged as a conforming copy, and why
 
 
 def list_files(folder: Path) -> list[Path]:
@@ -129,19 +134,68 @@ def _pixel_bytes(fp, size: int, implicit_vr: bool) -> int | None:
     return max(0, min(declared, size - fp.tell() + len(head) - header))
 
 
+def _dcmread(path: Path, fp=None, **kwargs):
+    """pydicom's reading, and for a bare dataset (no preamble, no file meta) the same with ``force``: kept only
+    if it reads as an image's dataset (its UIDs and Modality)."""
+    try:
+        return pydicom.dcmread(fp or path, **kwargs), None
+    except InvalidDicomError:
+        if fp is not None:
+            fp.seek(0)
+        ds = pydicom.dcmread(fp or path, force=True, **kwargs)
+        if not all(k in ds for k in ("SOPInstanceUID", "SeriesInstanceUID", "Modality")):
+            raise
+        return ds, "written without preamble and file meta"
+
+
+def conform_header(ds) -> list[str]:
+    """Fill what a file's form lost (see the module notes) in ``ds``; what was done, one line each."""
+    done = []
+    meta = getattr(ds, "file_meta", None)
+    for keyword, meta_keyword in (("SOPClassUID", "MediaStorageSOPClassUID"),
+                                  ("SOPInstanceUID", "MediaStorageSOPInstanceUID")):
+        if not ds.get(keyword) and meta is not None and meta.get(meta_keyword):
+            setattr(ds, keyword, meta.get(meta_keyword))
+            done.append(f"{keyword} empty in the dataset; taken from the file meta")
+    if meta is None or not meta.get("TransferSyntaxUID"):
+        from pydicom.dataset import FileMetaDataset
+        from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+        meta = meta if meta is not None else FileMetaDataset()
+        implicit, little = ds.original_encoding
+        if little is False:
+            raise ValueError("a big-endian dataset without file meta")
+        meta.TransferSyntaxUID = ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian
+        ds.file_meta = meta
+        done.append(f"no transfer syntax in the file meta; read as {meta.TransferSyntaxUID.name}")
+    return done
+
+
+def conforming_copy(path: Path, dest: Path) -> Path:
+    """``path`` rewritten to ``dest`` as a conforming DICOM file (``conform_header``), pixels as they were."""
+    ds, _ = _dcmread(path)
+    conform_header(ds)
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.save_as(dest, enforce_file_format=True)
+    return dest
+
+
 def _read(path: Path):
-    """(header dataset, pixel bytes, None) or (None, None, reason); the pixel data itself is not read."""
+    """(header dataset, pixel bytes, None, why it needs a conforming copy or None) or (None, None, reason,
+    None); the pixel data itself is not read."""
     try:
         with open(path, "rb") as fp:
-            ds = pydicom.dcmread(fp, stop_before_pixels=True)
+            ds, bare = _dcmread(path, fp, stop_before_pixels=True)
             pixel_bytes = _pixel_bytes(fp, os.fstat(fp.fileno()).st_size, bool(ds.original_encoding[0]))
+        fixes = ([bare] if bare else []) + conform_header(ds)
     except InvalidDicomError:
-        return None, None, "not DICOM"
+        return None, None, "not DICOM", None
     except Exception as e:  # noqa: BLE001 - any parser failure makes the file unusable, never the run
-        return None, None, f"unreadable ({type(e).__name__})"
-    if "SOPInstanceUID" not in ds or "SeriesInstanceUID" not in ds or "StudyInstanceUID" not in ds:
-        return None, None, "DICOM without SOP, series or study UID"
-    return ds, pixel_bytes, None
+        return None, None, f"unreadable ({type(e).__name__})", None
+    if not ds.get("SOPInstanceUID") or "SeriesInstanceUID" not in ds or "StudyInstanceUID" not in ds:
+        return None, None, "DICOM without SOP, series or study UID", None
+    return ds, pixel_bytes, None, "; ".join(fixes) or None
 
 
 def _floats(value, n: int) -> list[float] | None:
@@ -237,12 +291,14 @@ def scan_study(folder: Path) -> StudyScan:
     files = list_files(folder)
     if not files:
         raise InputError(f"input folder {folder} is empty")
-    bad, by_series, studies = [], defaultdict(list), set()
+    bad, by_series, studies, rewrite = [], defaultdict(list), set(), {}
     for path in files:
-        ds, pixel_bytes, why = _read(path)
+        ds, pixel_bytes, why, fixes = _read(path)
         if ds is None:
             bad.append((path, why))
             continue
+        if fixes:
+            rewrite[path] = fixes
         studies.add(str(ds.StudyInstanceUID))
         by_series[str(ds.SeriesInstanceUID)].append((path, ds, pixel_bytes))
     if not by_series:
@@ -261,16 +317,20 @@ def scan_study(folder: Path) -> StudyScan:
         why = "; ".join(f"{s.label}: {s.reason}" for s in skipped[:4])
         more = f"; {len(skipped) - 4} more" if len(skipped) > 4 else ""
         raise InputError(f"no eligible axial CT series in {folder} ({why}{more})")
-    return StudyScan(folder, studies.pop(), eligible, skipped, bad)
+    return StudyScan(folder, studies.pop(), eligible, skipped, bad, rewrite)
 
 
 def stage(scan: StudyScan, dest: Path) -> Path:
-    """A folder of symlinks to the eligible series' files only, for the SDK's loader; returns ``dest``."""
+    """A folder of symlinks to the eligible series' files only, for the SDK's loader (a conforming copy for
+    a file that needs one, ``scan.rewrite``); returns ``dest``."""
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     for i, series in enumerate(scan.eligible):
         sub = dest / f"series_{i:03d}"
         sub.mkdir()
         for j, f in enumerate(series.files):
-            (sub / f"{j:05d}.dcm").symlink_to(f.resolve())
+            if f in scan.rewrite:
+                conforming_copy(f, sub / f"{j:05d}.dcm")
+            else:
+                (sub / f"{j:05d}.dcm").symlink_to(f.resolve())
     return dest

@@ -6,6 +6,7 @@ import copy
 import json
 
 import numpy as np
+import pydicom
 import pytest
 from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, RLELossless
 
@@ -138,10 +139,10 @@ def test_output_is_a_file(base, tmp_path):
     assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "not a folder" in proc.stderr
 
 
-def _run_ok(input_dir, tmp_path):
+def _run_ok(input_dir, tmp_path, *extra):
     out = tmp_path / "out"
     before = tree_digest(input_dir)
-    proc = run_app(input_dir, out)
+    proc = run_app(input_dir, out, *extra)
     assert proc.returncode == 0, proc.stderr
     assert tree_digest(input_dir) == before
     folders = [p for p in out.iterdir() if p.is_dir()]
@@ -221,7 +222,9 @@ def test_tampered_model_is_refused(base, tmp_path):
 
 
 def test_small_field_of_view_falls_back_to_the_kernel(base, tmp_path):
-    """A 150 mm reconstruction inside the body: no skin-air edge, so the MTF comes from the kernel name."""
+    """A 150 mm reconstruction inside the body: no skin-air edge, so the MTF comes from the kernel name. The
+    mediastinum it shows has no lungs: it is harmonized outside the model's domain, as asked, and the guard
+    may still refuse it; either way its report says where the MTF came from."""
     ds = _copy(base)
     for d in ds:
         x, y, z = (float(v) for v in d.ImagePositionPatient)
@@ -229,15 +232,18 @@ def test_small_field_of_view_falls_back_to_the_kernel(base, tmp_path):
         d.PixelData = np.ascontiguousarray(d.pixel_array[180:334, 180:334]).tobytes()
         d.Rows = d.Columns = 154
         d.ImagePositionPatient = [x + 180 * sp, y + 180 * sp, z]
-    folder = _run_ok(write_datasets(ds, tmp_path / "in"), tmp_path)
-    report = json.loads((folder / "report.json").read_text())
+    out = tmp_path / "out"
+    proc = run_app(write_datasets(ds, tmp_path / "in"), out, "--outside-domain")
+    assert proc.returncode in (0, 4), proc.stderr
+    (report_path,) = out.rglob("report.json")
+    report = json.loads(report_path.read_text())
     assert report["mtf_input"]["source"] == "kernel-table" and report["mtf_input"]["f50_per_mm"] == 0.49
     assert not report["mtf_input"]["quality"]["usable"]
 
 
 def test_killed_writer_leaves_no_partial_series(tmp_path):
     """A hidden partial folder of a dead process is removed by the next write; the series folder appears whole."""
-    from operators.atomic_folder import remove_stale_partials
+    from common.atomic_folder import remove_stale_partials
 
     out = tmp_path / "out"
     stale = out / ".2.25.1.partial-999999"
@@ -308,3 +314,64 @@ def test_empty_series_number_is_harmonized(base, tmp_path):
     assert len(folders) == 1
     files = sorted(folders[0].glob("*.dcm"))
     assert len(files) == len(ds) and dciodvfy_errors(files[0]) == []
+
+
+def test_a_series_that_does_not_decode_is_set_aside_and_the_other_written(base, tmp_path):
+    """A JPEG 2000 stream corrupted inside (complete, so the study scan passes it): that series is refused by
+    name (exit 4) and the study's good series is still written."""
+    from pydicom.encaps import encapsulate, generate_frames
+
+    good = write_datasets(_copy(base), tmp_path / "in" / "good")
+    bad = _copy(base)
+    for d in bad:
+        d.SeriesInstanceUID, d.SOPInstanceUID = d.SeriesInstanceUID + ".8", d.SOPInstanceUID + ".8"
+        d.SeriesNumber = 8
+        d.compress(JPEG2000Lossless)
+        frame = bytearray(next(generate_frames(d.PixelData, number_of_frames=1)))
+        frame[len(frame) // 2:] = bytes(len(frame) - len(frame) // 2)   # its second half zeroed, same length
+        d.PixelData = encapsulate([bytes(frame)])
+    write_datasets(bad, tmp_path / "in" / "bad")
+    out = tmp_path / "out"
+    proc = run_app(tmp_path / "in", out)
+    assert proc.returncode == 4, proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("rejected series 8") and "cannot be decoded" in line and "Traceback" not in line
+    folders = [p for p in out.iterdir() if p.is_dir()]
+    assert len(folders) == 1 and len(list(folders[0].glob("*.dcm"))) == len(base)
+    assert good.exists()
+
+
+def test_sop_uids_emptied_in_the_dataset_are_read_from_the_file_meta(base, tmp_path):
+    """De-identification that empties SOPClassUID/SOPInstanceUID in the dataset but keeps them in the file
+    meta: the series is harmonized, its sources referenced by the file meta's UIDs."""
+    src = _copy(base)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i, d in enumerate(src):
+        d.file_meta.MediaStorageSOPClassUID, d.file_meta.MediaStorageSOPInstanceUID = d.SOPClassUID, d.SOPInstanceUID
+        d.SOPClassUID, d.SOPInstanceUID = "", ""
+        d.save_as(folder / f"IM{i}.dcm", enforce_file_format=False)
+    out = read_folder(_run_ok(folder, tmp_path))
+    referenced = {str(d.SourceImageSequence[0].ReferencedSOPInstanceUID) for d in out}
+    assert referenced == {str(d.SOPInstanceUID) for d in base}
+
+
+def test_bare_datasets_without_preamble_or_file_meta_are_harmonized(base, tmp_path):
+    """Datasets written as they are (no 128-byte preamble, no DICM, no file meta: what some old exports
+    write): read in their encoding, staged as conforming copies, harmonized like the files they came from."""
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_dataset
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i, d in enumerate(_copy(base)):
+        fp = DicomBytesIO()
+        fp.is_little_endian, fp.is_implicit_VR = True, True
+        write_dataset(fp, pydicom.Dataset({tag: elem for tag, elem in d.items()}))
+        (folder / f"IM{i}").write_bytes(fp.getvalue())
+    bare = read_folder(_run_ok(folder, tmp_path / "a"))
+    (tmp_path / "b").mkdir()
+    plain = read_folder(_run_ok(write_datasets(_copy(base), tmp_path / "plain"), tmp_path / "b"))
+    by_z = lambda ds: sorted(ds, key=lambda d: float(d.ImagePositionPatient[2]))  # noqa: E731
+    for a, b in zip(by_z(bare), by_z(plain)):
+        assert np.array_equal(a.pixel_array, b.pixel_array)
