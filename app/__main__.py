@@ -49,6 +49,9 @@ def _parse(argv):
     p.add_argument("--send-to", metavar="AET@HOST:PORT", help="C-STORE each derived series to this DICOM node")
     p.add_argument("--calling-aet", default="CTHARMONIZER", help="our AE title for --send-to (default %(default)s)")
     p.add_argument("--stow-url", metavar="URL", help="STOW-RS each derived series to this DICOMweb service")
+    p.add_argument("--outputs", default="seg,sr,sc", type=lambda v: {x for x in v.split(",") if x},
+                   help="DICOM results beside each derived series: any of seg, sr, sc, or none "
+                        "(default: seg,sr,sc; the SR references the SEG, so sr needs seg)")
     p.add_argument("--outside-domain", action="store_true",
                    help="harmonize a series outside the model's validated domain too, marked as such")
     return p.parse_args(argv)
@@ -182,6 +185,9 @@ def _main(argv=None) -> int:
             send["node"] = DicomNode.parse(args.send_to)
         except ValueError as e:
             return fail(f"--send-to {e}", 2)
+    outputs = set() if args.outputs == {"none"} else args.outputs
+    if outputs - {"seg", "sr", "sc"} or ("sr" in outputs and "seg" not in outputs):
+        return fail(f"--outputs {','.join(sorted(args.outputs))}: choose from seg, sr, sc or none (sr needs seg)", 2)
     if args.output.exists() and not args.output.is_dir():
         return fail(f"output {args.output} is not a folder", 2)
     if not _writable(args.output):
@@ -213,7 +219,8 @@ def _main(argv=None) -> int:
     staging = Path(tempfile.mkdtemp(prefix="ct-harmonizer-"))
     _STATE.update(output=args.output, staging=staging)
     try:
-        app = CTHarmonizerApp(stage(scan, staging / "study"), args.output, args.model, send, args.outside_domain)
+        app = CTHarmonizerApp(stage(scan, staging / "study"), args.output, args.model, send, args.outside_domain,
+                              outputs)
         log.info("timing startup_and_scan %.3f", time.perf_counter() - T0)
         os.environ["CT_HARMONIZER_RUN_START"] = str(time.perf_counter())
         app.run()

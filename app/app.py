@@ -40,10 +40,11 @@ SELECTION_RULES = json.dumps({"selections": [{
 
 class CTHarmonizerApp(Application):
     def __init__(self, staged_input: Path, output_folder: Path, model_path: Path, send: dict | None = None,
-                 outside_domain: bool = False):
+                 outside_domain: bool = False, outputs: set | None = None):
         self.staged_input, self.output_folder, self.model_path = Path(staged_input), Path(output_folder), Path(model_path)
         self.send = send or {}          # node (DicomNode), calling_aet, stow_url: optional PACS delivery
         self.outside_domain = outside_domain
+        self.outputs = {"seg", "sr", "sc"} if outputs is None else set(outputs)    # DICOM results per series
         self.sender = None
         super().__init__([])
 
@@ -58,7 +59,8 @@ class CTHarmonizerApp(Application):
         harmonizer = HarmonizerOperator(self, model_path=self.model_path, name="harmonizer")
         guard = GuardOperator(self, model_path=self.model_path, name="guard")
         report = QAReportOperator(self, name="qa_report")
-        self.writer = DerivedSeriesWriterOperator(self, output_folder=self.output_folder, name="derived_series_writer")
+        self.writer = DerivedSeriesWriterOperator(self, output_folder=self.output_folder, results=self.outputs,
+                                                  name="derived_series_writer")
 
         self.add_flow(loader, selector, {("dicom_study_list", "dicom_study_list")})
         self.add_flow(selector, volumes, {("study_selected_series_list", "study_selected_series_list")})

@@ -140,16 +140,24 @@ def derived_datasets(sources: list, harmonized_hu: np.ndarray, model: dict, mtf_
         yield ds
 
 
-def write_series(datasets: Iterable[Dataset], out_root: Path, extra_files: dict[str, bytes] | None = None) -> Path:
+def write_series(datasets: Iterable[Dataset], out_root: Path, extra_files: dict[str, bytes] | None = None,
+                 after=None) -> Path:
     """Write a whole series (plus ``extra_files``) to ``out_root/<SeriesInstanceUID>/`` all or nothing;
-    ``datasets`` may be a generator (its first dataset names the folder)."""
+    ``datasets`` may be a generator (its first dataset names the folder). ``after(headers)``, given the
+    written datasets without their pixel data, returns more DICOM objects by file name, written in the same
+    folder before it appears (the series' SEG, SR and SC)."""
     rest = iter(datasets)
     first = next(rest)
 
     def fill(folder: Path) -> None:
+        headers = []
         for i, ds in enumerate(itertools.chain([first], rest)):
             ds.save_as(folder / f"CT{i + 1:05d}.dcm", enforce_file_format=True)
+            del ds.PixelData
+            headers.append(ds)
         for name, data in (extra_files or {}).items():
             (folder / name).write_bytes(data)
+        for name, obj in (after(headers) if after else {}).items():
+            obj.save_as(folder / name, enforce_file_format=True)
 
     return write_folder(Path(out_root) / str(first.SeriesInstanceUID), fill)

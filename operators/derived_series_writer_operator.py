@@ -1,6 +1,7 @@
 """Writes each derived series with its report into ``OUT/<derived SeriesInstanceUID>/``, all or nothing; a
 series the domain gate or the guard refused gets no DICOM, only its report in ``OUT/rejected/<source
-SeriesInstanceUID>/``."""
+SeriesInstanceUID>/``. Beside each derived series' slices: its lung SEG, TID 1500 SR and QA figure as
+Secondary Capture (``results_objects``), in the same all-or-nothing folder."""
 from __future__ import annotations
 
 import itertools
@@ -11,7 +12,9 @@ from pathlib import Path
 from monai.deploy.core import ConditionType, Fragment, Operator, OperatorSpec
 
 from common.atomic_folder import write_folder
-from .derived_series import derived_datasets, write_series
+from .derived_series import APP_NAME, APP_VERSION, derived_datasets, derived_uid, write_series
+from .input_measures import input_lungs
+from .results_objects import results_files
 from .jobs_operator import record_stage
 from .qa_report_operator import report_bytes
 
@@ -21,11 +24,25 @@ log = logging.getLogger(__name__)
 class DerivedSeriesWriterOperator(Operator):
     """Input ``jobs``; output ``series_folders`` (list of written folders, for an optional sender)."""
 
-    def __init__(self, fragment: Fragment, *args, output_folder: Path, **kwargs):
+    def __init__(self, fragment: Fragment, *args, output_folder: Path, results=("seg", "sr", "sc"), **kwargs):
         self.output_folder = Path(output_folder)
+        self.results = set(results)
         self.written: list[Path] = []
         self.rejected: list[tuple[str, str, Path]] = []      # (series label, why, report folder)
         super().__init__(fragment, *args, **kwargs)
+
+    @staticmethod
+    def _results(job, headers: list, kinds: set) -> dict:
+        """The derived series' SEG (lungs), TID 1500 SR and QA figure (``results_objects``), those of ``kinds``."""
+        if not kinds:
+            return {}
+
+        def uid(kind: str) -> str:
+            return derived_uid(job.series_uid, job.model["sha256"], APP_VERSION, kind)
+
+        made = results_files(job.datasets, headers, input_lungs(job), job.report, job.figure_png, job.model, uid,
+                             APP_NAME, APP_VERSION)
+        return {name: obj for name, obj in made.items() if name.split(".")[0].lower() in kinds}
 
     def setup(self, spec: OperatorSpec):
         spec.input("jobs")
@@ -50,7 +67,8 @@ class DerivedSeriesWriterOperator(Operator):
             first = next(datasets)          # made, and so repaired: its repairs go into the report
             job.report["conformance_repairs"] = repairs
             files["report.json"] = report_bytes(job.report)
-            folder = write_series(itertools.chain([first], datasets), self.output_folder, files)
+            folder = write_series(itertools.chain([first], datasets), self.output_folder, files,
+                                  after=lambda headers, job=job: self._results(job, headers, self.results))
             log.info("wrote %s (%d slices)", folder, len(job.datasets))
             folders.append(folder)
         self.written.extend(folders)

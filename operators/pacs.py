@@ -63,7 +63,9 @@ def c_store(folder: Path, node: DicomNode, calling_aet: str = "CTHARMONIZER", at
     def once() -> int:
         ae = AE(ae_title=calling_aet)
         ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout_s
-        ae.add_requested_context(CTImageStorage)
+        for sop_class in sorted({str(pydicom.dcmread(f, stop_before_pixels=True).SOPClassUID) for f in files}
+                                | {CTImageStorage}):
+            ae.add_requested_context(sop_class)       # CT, and the SEG, SR and SC beside it
         assoc = ae.associate(node.host, node.port, ae_title=node.ae_title)
         if not assoc.is_established:
             raise SendError(f"no association with {node.ae_title}@{node.host}:{node.port}")

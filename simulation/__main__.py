@@ -65,7 +65,8 @@ def dataset(args) -> None:
     out = _writable(Path(args.out))
     kernels = tuple(args.kernel) if args.kernel else KERNEL_NAMES
     m = make_dataset(out, args.phantoms, args.slices, args.seed, kernels=kernels, kind=args.kind, split=args.split,
-                     nodules_inside=args.nodules_inside, platform=args.platform, renditions=args.renditions)
+                     nodules_inside=args.nodules_inside, platform=args.platform, renditions=args.renditions,
+                     fixed_field_and_kvp=args.fixed_field_and_kvp)
     splits = {k: sum(p["split"] == k for p in m["phantoms"]) for k in ("train", "val", "test")}
     print(f"dataset in {out}: {len(m['phantoms'])} phantoms {splits}")
 
@@ -93,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--platform", choices=["named", "wide"], default="named",
                    help="named: every kernel x dose; wide: kernels, doses, slice thickness and outlines drawn")
     d.add_argument("--renditions", type=int, default=12, help="renditions per phantom on the wide platform")
+    d.add_argument("--fixed-field-and-kvp", action="store_true",
+                   help="wide platform without its field-of-view and kVp draws (500 mm, 120 kVp), as sets made "
+                        "before it drew them")
     return p
 
 

@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from .geometry import FORCE
 from .kernels import KERNEL_NAMES, get_kernel
+from .materials import hu_at_kvp
 from .phantom import make_phantom
 from .platform import SUB_SLICE_MM as WIDE_SUB_SLICE_MM
 from .platform import PhantomDraw, draw_phantom, rendition_json
@@ -54,7 +55,8 @@ def _write_phantom(folder: Path, seed: int, n_slices: int, kernels, doses, progr
         ph = make_phantom(seed, n_slices, kind=draw.kind, nodules_inside=nodules_inside, outline=draw.outline,
                           geom=draw.geometry, sub_slice_mm=WIDE_SUB_SLICE_MM)
         order = list(draw.renditions)
-        stack = scan_renditions(ph.object_hu, order, seed, draw.geometry, progress=progress)
+        obj = ph.object_hu if draw.kvp == 120.0 else hu_at_kvp(ph.object_hu, draw.kvp).astype(np.float32)
+        stack = scan_renditions(obj, order, seed, draw.geometry, progress=progress)
     tmp = folder.with_name(folder.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -79,6 +81,8 @@ def dataset_command(root: Path) -> str:
         options += " --nodules-inside"
     if m.get("platform", "named") != "named":
         options += f" --platform {m['platform']} --renditions {m['renditions_per_phantom']}"
+        if "kvp" not in m["phantoms"][0]:
+            options += " --fixed-field-and-kvp"
     return (f"python -m simulation dataset --out {root} --phantoms {len(m['phantoms'])} --slices {m['slices']} "
             f"--seed {m['phantoms'][0]['seed']}{options}")
 
@@ -86,19 +90,21 @@ def dataset_command(root: Path) -> str:
 def make_dataset(out: Path, n_phantoms: int, n_slices: int = 8, first_seed: int = 1000,
                  kernels=KERNEL_NAMES, doses=DOSES, show_progress: bool = True, kind: str | None = None,
                  split: str | None = None, nodules_inside: bool = False, platform: str = "named",
-                 renditions: int = 12) -> dict:
+                 renditions: int = 12, fixed_field_and_kvp: bool = False) -> dict:
     """Create (or resume) a dataset of ``n_phantoms`` phantoms with seeds ``first_seed, first_seed+1, ...``.
 
     ``kind`` fixes the phantom kind (default: drawn per seed); ``split`` puts every phantom in one split (default:
     drawn per seed), e.g. a nodule test set that no training run reads; ``nodules_inside``: see make_phantom.
     ``platform="wide"``: ``renditions`` drawn renditions per phantom instead of every kernel x dose (see
-    ``platform``); ``kernels``/``doses`` are then unused."""
+    ``platform``); ``kernels``/``doses`` are then unused; ``fixed_field_and_kvp`` leaves out its field-of-view and
+    tube-voltage draws (500 mm, 120 kVp: the wide platform before it drew them)."""
     if platform not in ("named", "wide"):
         raise ValueError(f"unknown platform {platform!r}; choose named or wide")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     seeds = [first_seed + i for i in range(n_phantoms)]
-    draws = {s: draw_phantom(s, renditions, kind) for s in seeds} if platform == "wide" else {}
+    draws = {s: draw_phantom(s, renditions, kind, fov=not fixed_field_and_kvp, kvp=not fixed_field_and_kvp)
+             for s in seeds} if platform == "wide" else {}
     manifest = {
         "geometry": asdict(FORCE), "kernels": list(kernels), "doses_mgy": list(doses), "slices": n_slices,
         "kind": kind, "split": split, "nodules_inside": nodules_inside, "platform": platform,

@@ -13,8 +13,9 @@ Each phantom also draws its reconstruction field of view (``FOV_RANGE``, on the 
 0.49-0.98 mm; one in five a targeted field of 250-320 mm that cuts the body's sides, the rest 320-500 mm),
 reconstructed from the same 500 mm scan field.
 
-Not drawn yet: tube voltage (the simulator is monoenergetic at 120 kVp, so beam hardening and the kVp
-dependence of bone and contrast HU are absent).
+Each phantom draws its tube voltage (``KVPS``): the object it is scanned through holds the CT numbers that
+voltage shows (``materials.hu_at_kvp``, an effective-energy approximation without beam hardening, whose error
+is stated there); its truth stays at 120 kVp, the reference the network restores.
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ THICKNESSES = (0.6, 1.0, 1.0, 1.5, 2.0, 3.0, 5.0)   # mm; 1 mm twice as likely
 FOV_RANGE = (250.0, 500.0)               # reconstruction field, mm
 TARGETED_FOV_MM = 320.0                  # below it the field cuts the body's sides
 TARGETED_SHARE = 0.2
+KVPS = (80.0, 100.0, 120.0, 120.0, 140.0)   # 120 kVp twice as likely
 
 
 @dataclass(frozen=True)
@@ -44,14 +46,16 @@ class PhantomDraw:
     outline: Outline
     renditions: tuple[tuple[float, Kernel], ...]
     recon_fov_mm: float | None = None
+    kvp: float = 120.0
 
     @property
     def geometry(self) -> ScannerGeometry:
-        return replace(FORCE, slice_thickness_mm=self.slice_thickness_mm, recon_fov_mm=self.recon_fov_mm)
+        return replace(FORCE, slice_thickness_mm=self.slice_thickness_mm, recon_fov_mm=self.recon_fov_mm,
+                       kvp=self.kvp)
 
     def to_json(self) -> dict:
         return {"seed": self.seed, "kind": self.kind, "slice_thickness_mm": self.slice_thickness_mm,
-                "recon_fov_mm": self.recon_fov_mm, "pixel_mm": self.geometry.pixel_mm,
+                "recon_fov_mm": self.recon_fov_mm, "pixel_mm": self.geometry.pixel_mm, "kvp": self.kvp,
                 "outline": asdict(self.outline),
                 "renditions": [rendition_json(d, k) for d, k in self.renditions]}
 
@@ -72,14 +76,17 @@ def draw_fov(rng: np.random.Generator) -> float:
     return float(round(rng.uniform(TARGETED_FOV_MM, FOV_RANGE[1])))
 
 
-def draw_phantom(seed: int, n_renditions: int, kind: str | None = None, fov: bool = True) -> PhantomDraw:
+def draw_phantom(seed: int, n_renditions: int, kind: str | None = None, fov: bool = True,
+                 kvp: bool = True) -> PhantomDraw:
     """The widened platform's draws for phantom ``seed`` (its own generator: the phantom's anatomy is still
-    drawn from ``seed`` by ``make_phantom``). The field of view is drawn last, so that the other draws are
-    those of the same seed without it (``fov=False``: the whole 500 mm field)."""
+    drawn from ``seed`` by ``make_phantom``). The field of view and then the tube voltage are drawn last, so
+    that the other draws are those of the same seed without them (``fov=False``: the whole 500 mm field;
+    ``kvp=False``: 120 kVp)."""
     rng = np.random.default_rng([seed, 7, 2])
     kind = KINDS[int(rng.integers(0, 2))] if kind is None else kind
     thickness = float(THICKNESSES[int(rng.integers(len(THICKNESSES)))])
     outline = draw_outline(rng)
     renditions = tuple((draw_dose(rng), draw_kernel(rng)) for _ in range(n_renditions))
     recon_fov = draw_fov(rng) if fov else None
-    return PhantomDraw(seed, kind, thickness, outline, renditions, recon_fov)
+    voltage = float(KVPS[int(rng.integers(len(KVPS)))]) if kvp else 120.0
+    return PhantomDraw(seed, kind, thickness, outline, renditions, recon_fov, voltage)

@@ -30,8 +30,12 @@ def make_study(folder: Path, seed: int = 31, slices: int = 4, renditions=((1.3, 
     return folder
 
 
+RESULT_FILES = ("SEG.dcm", "SR.dcm", "SC.dcm")     # beside a derived series' CT slices
+
+
 def read_folder(folder: Path) -> list:
-    return [pydicom.dcmread(p) for p in sorted(Path(folder).rglob("*.dcm"))]
+    """The CT images under ``folder`` (not a derived series' SEG, SR and SC)."""
+    return [pydicom.dcmread(p) for p in sorted(Path(folder).rglob("*.dcm")) if p.name not in RESULT_FILES]
 
 
 def write_datasets(datasets, folder: Path) -> Path:

@@ -154,7 +154,7 @@ def test_rerun_into_the_same_output_replaces_not_mixes(result, study, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in again.iterdir()) == sorted(p.name for p in out.iterdir())
     for folder in _series_folders(again):
-        assert len(list(folder.glob("*.dcm"))) == 4
+        assert len(list(folder.glob("CT*.dcm"))) == 4
 
 
 def test_a_successful_run_writes_nothing_on_stderr(study, tmp_path):

@@ -79,6 +79,25 @@ def test_each_real_ct_file_is_harmonized_or_refused_by_name(name, tmp_path):
 
 
 @pytest.mark.skipif(not CORPUS, reason="neither pydicom's test files nor pydicom-data is installed")
+def test_the_corpus_made_one_study_is_harmonized_or_refused_series_by_series(tmp_path):
+    """Every file given one StudyInstanceUID (in copies): one run, in which each series is harmonized or
+    refused with its reason on its own line, whatever the others are."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name in sorted(ONE_OF_EACH_KIND):
+            ds = pydicom.dcmread(CORPUS[name])
+            ds.StudyInstanceUID = "1.2.826.0.1.3680043.8.498.1"
+            ds.save_as(folder / name)
+    before = tree_digest(folder)
+    out = tmp_path / "out"
+    proc = run_app(folder, out, "--outside-domain")
+    _check(proc, out)
+    assert tree_digest(folder) == before
+
+
+@pytest.mark.skipif(not CORPUS, reason="neither pydicom's test files nor pydicom-data is installed")
 def test_the_whole_corpus_as_one_folder_is_refused_by_name(tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()

@@ -118,7 +118,7 @@ def _mid_write(proc: subprocess.Popen, out: Path, timeout: float = 300) -> bool:
     deadline = time.time() + timeout
     while proc.poll() is None and time.time() < deadline:
         partial = list(out.glob(".*.partial-*")) if out.exists() else []
-        if partial and len(list(partial[0].glob("*.dcm"))) >= 2:
+        if partial and len(list(partial[0].glob("CT*.dcm"))) >= 2:
             return True
         time.sleep(0.002)
     return False
@@ -139,7 +139,7 @@ def test_sigkill_while_writing_leaves_no_partial_series(study, tmp_path):
     proc = run_app(study, out)                          # the next run cleans up and writes the whole series
     assert proc.returncode == 0, proc.stderr
     folders = _series_folders(out)
-    assert len(folders) == 1 and len(list(folders[0].glob("*.dcm"))) == SLICES
+    assert len(folders) == 1 and len(list(folders[0].glob("CT*.dcm"))) == SLICES
     assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
     assert tree_digest(study) == before
 

@@ -120,7 +120,7 @@ def test_outside_domain_harmonizes_it_marked_and_without_lung_numbers(no_lungs, 
     marked = []
     for folder in _dicom_folders(out):
         report = json.loads((folder / "report.json").read_text())
-        ds = pydicom.dcmread(next(folder.glob("*.dcm")))
+        ds = pydicom.dcmread(next(folder.glob("CT*.dcm")))
         if report["domain"]["harmonized_outside_domain"]:
             marked.append(folder)
             assert "outside the model's validated domain" in ds.DerivationDescription

@@ -162,12 +162,12 @@ def test_stray_corrupt_and_truncated_files_are_skipped(base, tmp_path):
     data = (src / "other.dcm").read_bytes()
     (src / "other.dcm").write_bytes(data[: len(data) // 2])            # truncated in its pixel data
     folder = _run_ok(src, tmp_path)
-    assert len(list(folder.glob("*.dcm"))) == 4
+    assert len(list(folder.glob("CT*.dcm"))) == 4
 
 
 def test_single_slice(base, tmp_path):
     folder = _run_ok(write_datasets(_copy(base)[1:2], tmp_path / "in"), tmp_path)
-    assert len(list(folder.glob("*.dcm"))) == 1
+    assert len(list(folder.glob("CT*.dcm"))) == 1
     assert json.loads((folder / "report.json").read_text())["slices"] == 1
 
 
@@ -300,7 +300,7 @@ def test_symlink_loop_in_the_input_is_not_followed(base, tmp_path):
     src = write_datasets(_copy(base), tmp_path / "in")
     (src / "loop").symlink_to(src, target_is_directory=True)
     folder = _run_ok(src, tmp_path)
-    assert len(list(folder.glob("*.dcm"))) == 4
+    assert len(list(folder.glob("CT*.dcm"))) == 4
 
 
 def test_empty_series_number_is_harmonized(base, tmp_path):
@@ -312,7 +312,7 @@ def test_empty_series_number_is_harmonized(base, tmp_path):
     assert proc.returncode == 0, proc.stderr
     folders = [p for p in (tmp_path / "out").iterdir() if p.is_dir()]
     assert len(folders) == 1
-    files = sorted(folders[0].glob("*.dcm"))
+    files = sorted(folders[0].glob("CT*.dcm"))
     assert len(files) == len(ds) and dciodvfy_errors(files[0]) == []
 
 
@@ -337,7 +337,7 @@ def test_a_series_that_does_not_decode_is_set_aside_and_the_other_written(base, 
     (line,) = proc.stderr.strip().splitlines()
     assert line.startswith("rejected series 8") and "cannot be decoded" in line and "Traceback" not in line
     folders = [p for p in out.iterdir() if p.is_dir()]
-    assert len(folders) == 1 and len(list(folders[0].glob("*.dcm"))) == len(base)
+    assert len(folders) == 1 and len(list(folders[0].glob("CT*.dcm"))) == len(base)
     assert good.exists()
 
 

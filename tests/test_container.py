@@ -38,7 +38,7 @@ def test_image_runs_offline_on_a_read_only_study(image, tmp_path):
     assert tree_digest(study) == before
     folders = [p for p in out.iterdir() if p.is_dir()]
     assert len(folders) == 1
-    files = sorted(folders[0].glob("*.dcm"))
+    files = sorted(folders[0].glob("CT*.dcm"))
     assert len(files) == 2 and all(dciodvfy_errors(f) == [] for f in files)
     report = json.loads((folders[0] / "report.json").read_text())
     assert report["source_series_uid"] == str(read_folder(study)[0].SeriesInstanceUID)

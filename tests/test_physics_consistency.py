@@ -68,3 +68,42 @@ def test_each_corruption_fails_its_check(scanned, corruption, fails):
     if corruption == "shift":
         assert not others, others
 
+
+
+@pytest.fixture(scope="module")
+def series(scanned):
+    """The scanned slice as a one-slice series, with its lungs and NPS (the guard's provisional limits: a
+    model's calibrated ones are its own, and the truth need not meet a smoothing model's structure limit)."""
+    from physics.masks import lung_mask
+    from physics.noise import nps
+
+    gt, x, spacing, sd = scanned
+    return gt, x, spacing, sd, lung_mask(x[None], spacing[0]), nps(x[None], spacing)
+
+
+def _series_checks(series, y):
+    from physics.consistency import series_behaviour
+
+    gt, x, spacing, sd, lungs, spectrum = series
+    return series_behaviour(x[None], y[None], spacing, F, model_mtf(F, 0.40), sd, lungs, None,
+                            spectrum.frequencies_per_mm, spectrum.nps_1d)
+
+
+def test_the_truth_passes_the_series_guard(series):
+    checks = _series_checks(series, series[0])
+    assert all(c.holds for c in checks.values()), {k: c.value for k, c in checks.items() if not c.holds}
+
+
+@pytest.mark.parametrize("where", ["lung", "tissue"])
+@pytest.mark.parametrize("amplitude, diameter_mm", [(100, 9), (400, 9), (800, 9), (400, 5), (400, 15)])
+def test_the_series_guard_catches_a_blob_of_any_amplitude_size_and_place(series, where, amplitude, diameter_mm):
+    from physics.noise import soft_tissue
+
+    gt, x, spacing, _, lungs, _ = series
+    region = lungs[0] if where == "lung" else soft_tissue(x.astype(np.float32), spacing[0])
+    inside = ndi.distance_transform_edt(region) * spacing[0]
+    cy, cx = np.unravel_index(np.argmax(inside), inside.shape)
+    yy, xx = np.mgrid[:gt.shape[0], :gt.shape[1]]
+    y = gt + amplitude * (np.hypot(yy - cy, xx - cx) * spacing[0] <= diameter_mm / 2)
+    checks = _series_checks(series, y)
+    assert not all(c.holds for c in checks.values())

@@ -194,3 +194,18 @@ def test_the_ground_truth_follows_a_targeted_field():
     inside = ndi.binary_erosion(part.body[0] > 0, iterations=4)
     assert np.abs(part.gt_hu[0] - expected)[inside].mean() < 15
     assert np.median(part.gt_hu[0] - expected) == pytest.approx(0, abs=1)
+
+
+@pytest.mark.parametrize("kvp, bone_hu, fat_hu", [(80.0, 1630.0, -120.0), (140.0, 840.0, -95.0)])
+def test_known_materials_read_their_ct_numbers_at_each_tube_voltage(kvp, bone_hu, fat_hu):
+    """Bone and fat discs scanned through the kVp-mapped object read the CT numbers the attenuation ratios
+    give (cortical bone 1000 HU and fat -100 HU at 120 kVp); water and air stay at 0 and -1000."""
+    from simulation.materials import hu_at_kvp
+
+    kernel = family_kernel(0.35)
+    for hu120, expected in ((1000.0, bone_hu), (-100.0, fat_hu), (0.0, 0.0)):
+        disc = disc_object(DISC_RADIUS, DISC_CENTRE, hu_inside=hu120)
+        img = scan_slice(hu_at_kvp(disc, kvp), [None], [kernel], 0, 0)[(None, kernel.name)]
+        d, _ = disc_distance()
+        assert np.median(img[d < -20]) == pytest.approx(expected, abs=0.01 * abs(expected) + 2)
+        assert np.median(img[(d > 20) & (d < 60)]) == pytest.approx(-1000.0, abs=2)

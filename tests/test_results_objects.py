@@ -1,0 +1,93 @@
+"""The results beside each derived series, as a PACS would read them: its SEG, TID 1500 SR and Secondary
+Capture pass dciodvfy; read back with highdicom, the SR's values are report.json's and the SEG's mask is the
+lung mask the biomarkers were measured in; they reference the derived series and are sent with it."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pydicom
+import pytest
+
+from app_helpers import dciodvfy_errors, hu, make_study, read_folder, run_app
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+    study = make_study(tmp_path_factory.mktemp("study") / "study", renditions=((6.5, "Br40f"),))
+    out = tmp_path_factory.mktemp("out") / "out"
+    proc = run_app(study, out)
+    assert proc.returncode == 0, proc.stderr
+    (folder,) = [p for p in out.iterdir() if p.is_dir()]
+    return study, folder
+
+
+@pytest.mark.parametrize("name", ["SEG.dcm", "SR.dcm", "SC.dcm"])
+def test_each_results_object_passes_dciodvfy(written, name):
+    assert dciodvfy_errors(written[1] / name) == []
+
+
+def test_the_segmentation_is_the_lung_mask_of_the_input_on_the_derived_series(written):
+    import highdicom as hd
+
+    from physics.masks import lung_mask
+
+    study, folder = written
+    seg = hd.seg.segread(folder / "SEG.dcm")
+    derived = read_folder(folder)
+    assert {str(d.SOPInstanceUID) for d in derived} == {
+        str(item.ReferencedSOPInstanceUID) for s in seg.ReferencedSeriesSequence for item in s.ReferencedInstanceSequence}
+    source = sorted(read_folder(study), key=lambda d: float(d.ImagePositionPatient[2]))
+    expected = lung_mask(np.stack([hu(d) for d in source]).astype(np.float32), float(source[0].PixelSpacing[0]))
+    by_uid = {str(d.SOPInstanceUID): d for d in derived}
+    order = sorted(by_uid, key=lambda u: float(by_uid[u].ImagePositionPatient[2]))
+    mask = seg.get_pixels_by_source_instance(source_sop_instance_uids=order, segment_numbers=[1])[..., 0]
+    assert np.array_equal(mask.astype(bool), expected)
+
+
+def test_the_report_holds_report_json_values_for_both_series(written):
+    import highdicom as hd
+
+    _, folder = written
+    report = json.loads((folder / "report.json").read_text())
+    sr = hd.sr.srread(folder / "SR.dcm")
+    groups = sr.content.get_volumetric_roi_measurement_groups()
+    assert len(groups) == 2
+    values = {}
+    for group, which in zip(groups, ("input", "output")):
+        for m in group.get_measurements():
+            values[(which, m.name.meaning)] = (m.value, m.unit.value)
+    lung_in, lung_out = report["lung"]["input"], report["lung"]["output"]
+    for which, lung in (("input", lung_in), ("output", lung_out)):
+        assert values[(which, "Low attenuation area below -950 HU")] == (pytest.approx(lung["laa950_percent"]), "%")
+        assert values[(which, "15th percentile of lung density")][0] == pytest.approx(lung["perc15_hu"])
+        assert values[(which, "Volume")] == (pytest.approx(lung["lung_volume_ml"]), "ml")
+        assert values[(which, "Mass")] == (pytest.approx(lung["lung_mass_g"]), "g")
+    assert values[("output", "Frequency at 50 % modulation transfer")] == (
+        pytest.approx(report["mtf_output"]["f50_per_mm"]), "/mm")
+    assert values[("input", "Image noise standard deviation")][0] == pytest.approx(report["noise_sd_hu"]["input"])
+    derived_uid = str(read_folder(folder)[0].SeriesInstanceUID)
+    assert str(pydicom.dcmread(folder / "SR.dcm").StudyInstanceUID) == str(read_folder(folder)[0].StudyInstanceUID)
+    assert derived_uid in json.dumps([str(e) for e in pydicom.dcmread(folder / "SR.dcm").CurrentRequestedProcedureEvidenceSequence])
+
+
+def test_the_qa_figure_is_a_secondary_capture_of_report_png(written):
+    from io import BytesIO
+
+    from PIL import Image
+
+    _, folder = written
+    sc = pydicom.dcmread(folder / "SC.dcm")
+    png = np.asarray(Image.open(BytesIO((folder / "report.png").read_bytes())).convert("RGB"))
+    assert np.array_equal(sc.pixel_array, png)
+    assert sc.StudyInstanceUID == read_folder(folder)[0].StudyInstanceUID
+
+
+def test_outputs_chooses_which_results_are_written(tmp_path):
+    study = make_study(tmp_path / "study", slices=2, renditions=((6.5, "Br40f"),))
+    proc = run_app(study, tmp_path / "out", "--outputs", "sc")
+    assert proc.returncode == 0, proc.stderr
+    (folder,) = [p for p in (tmp_path / "out").iterdir() if p.is_dir()]
+    assert {p.name for p in folder.glob("S*.dcm")} == {"SC.dcm"}
+    proc = run_app(study, tmp_path / "out2", "--outputs", "sr")
+    assert proc.returncode == 2 and "sr needs seg" in proc.stderr and not (tmp_path / "out2").exists()
