@@ -61,7 +61,8 @@ def _equipment(app_name: str, app_version: str) -> dict:
 
 def lung_segmentation(derived: list, lungs: np.ndarray, series_uid: str, sop_uid: str, model: dict,
                       app_name: str, app_version: str):
-    """A binary SEG of ``lungs`` (K, rows, cols) over the derived series' datasets (same order)."""
+    """A binary SEG of ``lungs`` (K, rows, cols) over the derived series' datasets (same order); highdicom
+    orders its frames and states each one's position."""
     import highdicom as hd
 
     algorithm = hd.AlgorithmIdentificationSequence(name=f"{app_name} lung mask", version=app_version,

@@ -54,8 +54,9 @@ class SeriesScan:
 
     @property
     def derived_bytes(self) -> int:
-        """About what its derived series takes on disk: 16-bit uncompressed pixels plus a header per slice."""
-        return len(self.files) * (2 * self.rows * self.columns + 4096)
+        """About what its derived series takes on disk: 16-bit uncompressed pixels plus a header per slice,
+        its SEG (a bit per pixel) and its SR and QA figure (about 3 MB, the figure's RGB pixels)."""
+        return len(self.files) * (2 * self.rows * self.columns + 4096 + self.rows * self.columns // 8) + 3_000_000
 
     @property
     def label(self) -> str:

@@ -90,8 +90,10 @@ def test_output_disk_too_small_is_refused_before_any_work(study, tmp_path):
 def test_disk_filling_up_while_writing_leaves_no_partial_series(study, tmp_path):
     """The disk has room when the run starts (the pre-flight check passes); a ballast file takes half of it
     once the study has been scanned, so the write runs out of space."""
+    from operators.study_scan import scan_study
+
     before = tree_digest(study)
-    need = SLICES * (2 * 512 * 512 + 4096)
+    need = sum(s.derived_bytes for s in scan_study(study).eligible)      # what the pre-flight check asks for
     with _mount("-t", "tmpfs", "-o", f"size={need + (4 << 20)}", "tmpfs", str(tmp_path / "disk")) as disk:
         env = dict(os.environ, PYTHONPATH=str(ROOT))
         proc = subprocess.Popen([sys.executable, "-m", "app", "-i", str(study), "-o", str(disk / "out"), "-l", "INFO"],

@@ -91,3 +91,30 @@ def test_outputs_chooses_which_results_are_written(tmp_path):
     assert {p.name for p in folder.glob("S*.dcm")} == {"SC.dcm"}
     proc = run_app(study, tmp_path / "out2", "--outputs", "sr")
     assert proc.returncode == 2 and "sr needs seg" in proc.stderr and not (tmp_path / "out2").exists()
+
+
+def test_an_independent_reader_lays_the_segmentation_over_the_series(written):
+    """SimpleITK (GDCM) reads the SEG's frames and the derived CT series on its own; each frame, placed by the
+    position its per-frame functional groups state, lies on the CT slice at that position, on the lungs of
+    that CT's source (Dice 1 with their lung mask). (GDCM takes the first frame's position as the volume's
+    origin; highdicom stores the frames head first, so the frames are placed by their own positions.)"""
+    import SimpleITK as sitk
+
+    from physics.masks import lung_mask
+
+    study, folder = written
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(folder), str(read_folder(folder)[0].SeriesInstanceUID)))
+    ct = reader.Execute()
+    ct_z = [ct.TransformIndexToPhysicalPoint((0, 0, k))[2] for k in range(ct.GetSize()[2])]
+    seg = sitk.ReadImage(str(folder / "SEG.dcm"))
+    frames = sitk.GetArrayFromImage(seg) > 0
+    assert seg.GetSize()[:2] == ct.GetSize()[:2] and np.allclose(seg.GetSpacing()[:2], ct.GetSpacing()[:2])
+    frame_z = [float(f.PlanePositionSequence[0].ImagePositionPatient[2])
+               for f in pydicom.dcmread(folder / "SEG.dcm").PerFrameFunctionalGroupsSequence]
+    mask = np.stack([frames[frame_z.index(z)] for z in ct_z])       # every CT slice has its frame
+    source = sorted(read_folder(study), key=lambda d: float(d.ImagePositionPatient[2]))
+    assert [float(d.ImagePositionPatient[2]) for d in source] == pytest.approx(ct_z)
+    expected = lung_mask(np.stack([hu(d) for d in source]).astype(np.float32), float(source[0].PixelSpacing[0]))
+    dice = 2 * (mask & expected).sum() / (mask.sum() + expected.sum())
+    assert mask.any() and dice == 1.0
