@@ -118,3 +118,43 @@ def test_an_independent_reader_lays_the_segmentation_over_the_series(written):
     expected = lung_mask(np.stack([hu(d) for d in source]).astype(np.float32), float(source[0].PixelSpacing[0]))
     dice = 2 * (mask & expected).sum() / (mask.sum() + expected.sum())
     assert mask.any() and dice == 1.0
+
+
+def test_the_results_of_a_source_that_breaks_the_standard_are_valid(tmp_path):
+    """The Siemens slice (hex strings as UIDs, no Frame of Reference): its SEG, SR and SC reference it by the
+    repaired UIDs its derived series uses, and pass dciodvfy."""
+    import io
+    import warnings
+
+    from evaluation.real_slices import real_slice_path
+    from operators.derived_series import derived_datasets
+    from operators.derived_series_writer_operator import DerivedSeriesWriterOperator
+    from operators.series_job import SeriesJob, hu_slice
+
+    path = real_slice_path("bad_sequence.dcm")
+    if path is None:
+        pytest.skip("pydicom-data is not installed")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = pydicom.dcmread(path)
+        vol = hu_slice(ds)[None]
+        job = SeriesJob([ds], vol, (float(ds.PixelSpacing[0]), float(ds.PixelSpacing[1])), harmonized_hu=vol,
+                        model={"name": "m", "version": "1", "sha256": "0" * 64})
+        job.lungs = np.zeros(vol.shape, bool)
+        job.lungs[0, 200:260, 200:260] = True
+        job.report = {"model": job.model, "lung": {"input": None, "output": None},
+                      "noise_sd_hu": {"input": 10.0, "output": 5.0}, "mtf_output": None, "domain": None,
+                      "mtf_input": {"f50_per_mm": 0.3, "f10_per_mm": 0.6, "source": "kernel-table"},
+                      "guard": {"passed": True}}
+        from PIL import Image
+        png = io.BytesIO()
+        Image.new("RGB", (64, 48), (200, 30, 30)).save(png, format="PNG")
+        job.figure_png = png.getvalue()
+        headers = list(derived_datasets([ds], vol, job.model, "kernel-table"))
+        for h in headers:
+            del h.PixelData
+        made = DerivedSeriesWriterOperator._results(job, headers, {"seg", "sr", "sc"})
+    for name, obj in made.items():
+        obj.save_as(tmp_path / name, enforce_file_format=True)
+        assert dciodvfy_errors(tmp_path / name) == [], name
+    assert made["SR.dcm"].StudyInstanceUID == headers[0].StudyInstanceUID != ds.StudyInstanceUID
