@@ -65,10 +65,10 @@ def _check(proc, out: Path):
 
 
 @pytest.mark.skipif(not CORPUS, reason="neither pydicom's test files nor pydicom-data is installed")
-@pytest.mark.parametrize("name", [pytest.param(n, marks=() if n in ONE_OF_EACH_KIND else pytest.mark.slow)
-                                  for n in sorted(CORPUS)])
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(CORPUS))
 def test_each_real_ct_file_is_harmonized_or_refused_by_name(name, tmp_path):
-    """One file of each kind in ``make test``; every file with ``make test-slow``."""
+    """Every file alone (``make test-slow``; ``make test`` runs one file of each kind in one study, below)."""
     folder = tmp_path / "in"
     folder.mkdir()
     shutil.copy(CORPUS[name], folder / name)

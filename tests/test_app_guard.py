@@ -19,7 +19,8 @@ SHAPE = (512, 512)
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
-    return make_study(tmp_path_factory.mktemp("study") / "study")
+    """One simulated chest series (1.3 mGy, Br64f: the noisiest rendition the model was trained on)."""
+    return make_study(tmp_path_factory.mktemp("study") / "study", renditions=((1.3, "Br64f"),))
 
 
 def _right_lung_centre(study) -> tuple[int, int]:
@@ -37,7 +38,7 @@ def _right_lung_centre(study) -> tuple[int, int]:
 
 
 def _sources(study) -> set[str]:
-    return {str(read_folder(study / s)[0].SeriesInstanceUID) for s in ("series_1", "series_2")}
+    return {str(read_folder(study / "series_1")[0].SeriesInstanceUID)}
 
 
 def _dicom_folders(out):
@@ -57,7 +58,7 @@ def test_a_hallucinating_model_is_caught_and_nothing_is_written(study, tmp_path,
     assert proc.returncode == 4, proc.stderr
     assert not _dicom_folders(out) and not list(out.rglob("*.dcm"))
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 2 and all(line.startswith("rejected series") for line in lines), proc.stderr
+    assert len(lines) == 1 and all(line.startswith("rejected series") for line in lines), proc.stderr
     rejected = {p.name for p in (out / "rejected").iterdir()}
     assert rejected == _sources(study)
     for uid in rejected:

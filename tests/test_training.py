@@ -295,7 +295,7 @@ def test_lung_density_loss_joins_the_paper_losses_and_is_logged(tmp_path):
     logs = t.train_step(t.train_sampler.batch(2))
     assert logs["lung_cdf"] >= 0 and logs["lung_hu"] >= 0
     assert {"adversarial", "texture", "critic", "gp"} <= set(logs)      # added to the paper's losses, not instead
-    from training.__main__ import _losses_used
+    from training.export import _losses_used
 
     assert "not in the paper" in _losses_used(cfg, 1) and "not in the paper" not in _losses_used(_cfg(tmp_path), 1)
     assert "moving average" in _losses_used(dict(cfg, ema_decay=0.998), 1) and "moving average" not in _losses_used(cfg, 1)
@@ -354,7 +354,7 @@ def test_a_run_reads_the_phantoms_of_each_dataset_folder(tmp_path):
     """data: [A, B] trains on A's and B's train phantoms and validates on their val phantoms; the card names both
     folders with simulator commands that give back their manifests' seeds, kind and split."""
     from simulation.__main__ import build_parser
-    from training.__main__ import _datasets
+    from training.export import _datasets
     from training.data import load_split
 
     _dataset_folder(tmp_path / "a", [10, 11], "train")
