@@ -145,8 +145,9 @@ def measurement_report(sources: list, derived: list, seg, report: dict, series_u
         series_description=f"{str(derived[0].get('SeriesDescription', ''))[:40]} measurements")
 
 
-def qa_capture(derived_first, png: bytes, series_uid: str, sop_uid: str, app_name: str):
-    """report.png as a Secondary Capture image of the derived series' patient and study."""
+def qa_capture(derived_first, png: bytes, series_uid: str, sop_uid: str, app_name: str, shown=None):
+    """report.png as a Secondary Capture image of the derived series' patient and study, referencing the
+    derived slice it shows (``shown``, ReferencedImageSequence)."""
     import highdicom as hd
     from PIL import Image
 
@@ -157,6 +158,13 @@ def qa_capture(derived_first, png: bytes, series_uid: str, sop_uid: str, app_nam
         series_number=_series_number(derived_first, "sc"), sop_instance_uid=sop_uid, instance_number=1,
         manufacturer=app_name, patient_orientation=("L", "P"),
         series_description=f"{str(derived_first.get('SeriesDescription', ''))[:40]} QA")
+    if shown is not None:
+        from pydicom.dataset import Dataset
+        from pydicom.sequence import Sequence
+
+        item = Dataset()
+        item.ReferencedSOPClassUID, item.ReferencedSOPInstanceUID = shown.SOPClassUID, shown.SOPInstanceUID
+        sc.ReferencedImageSequence = Sequence([item])
     if "Laterality" not in sc and not sc.get("BodyPartExamined"):
         sc.Laterality = None          # Type 2C: required unless the body part is known to be unpaired
     return sc
@@ -170,5 +178,5 @@ def results_files(sources: list, derived: list, lungs: np.ndarray, report: dict,
     """The three objects of one derived series, by file name; ``uid(kind)`` gives each one's UIDs."""
     seg = lung_segmentation(derived, lungs, uid("seg series"), uid("seg"), model, app_name, app_version)
     sr = measurement_report(sources, derived, seg, report, uid("sr series"), uid("sr"), app_name, app_version)
-    sc = qa_capture(derived[0], png, uid("sc series"), uid("sc"), app_name)
+    sc = qa_capture(derived[0], png, uid("sc series"), uid("sc"), app_name, shown=derived[len(derived) // 2])
     return dict(zip(RESULT_FILES, (seg, sr, sc)))

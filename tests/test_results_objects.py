@@ -80,7 +80,9 @@ def test_the_qa_figure_is_a_secondary_capture_of_report_png(written):
     sc = pydicom.dcmread(folder / "SC.dcm")
     png = np.asarray(Image.open(BytesIO((folder / "report.png").read_bytes())).convert("RGB"))
     assert np.array_equal(sc.pixel_array, png)
-    assert sc.StudyInstanceUID == read_folder(folder)[0].StudyInstanceUID
+    derived = read_folder(folder)
+    assert sc.StudyInstanceUID == derived[0].StudyInstanceUID
+    assert str(sc.ReferencedImageSequence[0].ReferencedSOPInstanceUID) in {str(d.SOPInstanceUID) for d in derived}
 
 
 def test_outputs_chooses_which_results_are_written(tmp_path):
