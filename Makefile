@@ -5,7 +5,8 @@ INPUT ?= sample_study
 OUTPUT ?= output
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: venv system-deps pacs-deps external-deps external-set sample run test test-slow test-pacs test-container clean
+.PHONY: venv system-deps pacs-deps external-deps external-set sample run test test-slow test-pacs test-container model clean
+RECIPE ?= training/recipes/harmonizer_v11.yaml
 
 .venv/.installed: requirements.txt requirements-dev.txt
 	python3 -m venv .venv
@@ -61,6 +62,9 @@ GECATSIM := gecatsim==1.6.9
 external-deps: .venv/.gecatsim
 
 # The external validation set: 4 phantoms x 2 doses x 6 kernels rendered by XCIST (about an hour on 2 cores).
+model: venv
+	$(PY) -m training recipe $(RECIPE)
+
 external-set: external-deps
 	$(PY) -m evaluation external-set --out data/external --phantoms 4 --slices 2 --seed 9000
 
