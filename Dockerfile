@@ -25,7 +25,8 @@ RUN python3 -m venv /opt/holoscan/venv \
         /layout/var/holoscan/output /layout/var/holoscan/logs \
  && cp -r /src/app /src/common /src/operators /src/physics /opt/holoscan/app/ \
  && cp /src/docker/entrypoint.sh /opt/holoscan/app/docker/ \
- && cp -r /src/models /opt/holoscan/models \
+ && mkdir -p /opt/holoscan/models && cp /src/models/DEFAULT /opt/holoscan/models/ \
+ && cp -r "/src/models/$(tr -d '[:space:]' < /src/models/DEFAULT)" /opt/holoscan/models/ \
  && cp /src/requirements.txt /opt/holoscan/ \
  && cp /src/README.md /opt/holoscan/docs/ \
  && cp /src/app.yaml /layout/var/holoscan/ \
