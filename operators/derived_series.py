@@ -49,6 +49,11 @@ def derived_uid(*parts: str) -> str:
     return hashed_uid("|".join(parts))
 
 
+def header_copy(ds: Dataset) -> Dataset:
+    """A deep copy of ``ds`` without its pixel data."""
+    return Dataset({tag: copy.deepcopy(elem) for tag, elem in ds.items() if tag != PIXEL_DATA})
+
+
 def _code_item(code) -> Dataset:
     item = Dataset()
     item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = code.value, code.scheme_designator, code.meaning
@@ -78,7 +83,7 @@ def derived_datasets(sources: list, harmonized_hu: np.ndarray, model: dict, mtf_
     derivation = (f"{HARMONIZED_BY} {APP_VERSION} with model {model['name']} {model['version']} "
                   f"(sha256 {model['sha256']}); MTF input {mtf_source}" + (f"; {note}" if note else ""))
     for index, (src, pixels) in enumerate(zip(sources, harmonized_hu)):
-        ds = Dataset({tag: copy.deepcopy(elem) for tag, elem in src.items() if tag != PIXEL_DATA})   # not the pixels
+        ds = header_copy(src)
         ds.remove_private_tags()
         for keyword in DROP:
             if keyword in ds:

@@ -7,15 +7,13 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from copy import deepcopy
 from pathlib import Path
 
 from monai.deploy.core import ConditionType, Fragment, Operator, OperatorSpec
-from pydicom.dataset import Dataset
 
 from common.atomic_folder import write_folder
 from .conformance import repair
-from .derived_series import APP_NAME, APP_VERSION, PIXEL_DATA, derived_datasets, derived_uid, write_series
+from .derived_series import APP_NAME, APP_VERSION, derived_datasets, derived_uid, header_copy, write_series
 from .input_measures import input_lungs
 from .results_objects import results_files
 from .jobs_operator import record_stage
@@ -45,7 +43,7 @@ class DerivedSeriesWriterOperator(Operator):
 
         sources = []
         for ds in job.datasets:       # as the derived series references them: invalid UIDs repaired the same way
-            copy = Dataset({tag: deepcopy(elem) for tag, elem in ds.items() if tag != PIXEL_DATA})
+            copy = header_copy(ds)
             repair(copy, job.series_uid)
             sources.append(copy)
         made = results_files(sources, headers, input_lungs(job), job.report, job.figure_png, job.model, uid,

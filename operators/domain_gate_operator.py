@@ -8,7 +8,7 @@ from monai.deploy.core import Fragment
 
 from physics import domain
 
-from .harmonize import verify_model
+from .harmonize import read_card
 from .input_measures import input_lungs, input_noise
 from .jobs_operator import JobsOperator
 
@@ -35,7 +35,7 @@ class DomainGateOperator(JobsOperator):
     """Sets ``job.domain``, and ``job.rejection`` for a series outside the model's domain."""
 
     def __init__(self, fragment: Fragment, *args, model_path: Path, allow_outside: bool = False, **kwargs):
-        self.card_domain = verify_model(Path(model_path))[1].get("domain")
+        self.card_domain = read_card(Path(model_path)).get("domain")
         self.allow_outside = allow_outside
         super().__init__(fragment, *args, **kwargs)
 

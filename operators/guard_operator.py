@@ -9,7 +9,7 @@ from monai.deploy.core import Fragment
 
 from physics.consistency import guard_slices, series_behaviour
 
-from .harmonize import verify_model
+from .harmonize import read_card
 from .input_measures import input_lungs, input_noise
 from .jobs_operator import JobsOperator
 
@@ -39,7 +39,7 @@ class GuardOperator(JobsOperator):
     """Sets ``job.guard``, and ``job.rejection`` for a series that fails it; series not harmonized pass by."""
 
     def __init__(self, fragment: Fragment, *args, model_path: Path, **kwargs):
-        self.limits = (verify_model(Path(model_path))[1].get("guard") or {}).get("limits")
+        self.limits = (read_card(Path(model_path)).get("guard") or {}).get("limits")
         super().__init__(fragment, *args, **kwargs)
 
     def process(self, job) -> None:

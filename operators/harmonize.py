@@ -83,6 +83,12 @@ def channels_last(module: torch.nn.Module) -> torch.nn.Module:
     return module
 
 
+def read_card(path: Path) -> dict:
+    """The model card beside ``path``'s model file, without hashing the file again (the app verifies it once
+    before the graph starts, and ``load_model`` when it loads it)."""
+    return json.loads((resolve_model(path).parent / "model_card.json").read_text())
+
+
 def verify_model(path: Path) -> tuple[Path, dict]:
     """(model file, card) after checking the file's sha256 against ``model_card.json`` beside it."""
     file = resolve_model(path)
