@@ -5,7 +5,7 @@ INPUT ?= sample_study
 OUTPUT ?= output
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: venv system-deps pacs-deps external-deps external-set sample run test test-slow test-pacs test-container model clean
+.PHONY: venv system-deps pacs-deps external-deps external-set sample run test test-slow test-pacs test-ray test-container model clean
 RECIPE ?= training/recipes/harmonizer_v11.yaml
 
 .venv/.installed: requirements.txt requirements-dev.txt
@@ -32,10 +32,14 @@ run: venv sample
 	@echo "derived series and report.json/report.png are in $(OUTPUT)/"
 
 test: venv system-deps
-	$(PY) -m pytest -q -m "not slow and not pacs and not container"
+	$(PY) -m pytest -q -m "not slow and not pacs and not container and not ray"
 
 test-slow: venv system-deps
 	$(PY) -m pytest -q -m slow
+
+# The cohort runner on a local Ray cluster of two workers (a worker killed mid-study included); opt-in.
+test-ray: venv
+	$(PY) -m pytest -q -m ray
 
 # A real PACS on loopback (Debian's Orthanc with its DICOMweb plugin); opt-in.
 pacs-deps:

@@ -27,6 +27,7 @@ import signal
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 T0 = time.perf_counter()
@@ -151,12 +152,13 @@ def main(argv=None) -> int:
         _STATE["work"] = False
 
 
-def _main(argv=None) -> int:
-    args = _parse(argv)
+def configure_logging(level: str) -> None:
+    """stderr holds only what a user should read unless ``level`` is DEBUG: Holoscan's, pynetdicom's and
+    pydicom's own error reports, and libraries' warnings, go to the log at DEBUG."""
     # Holoscan prints its own multi-line errors: keep it quiet unless asked to debug
-    os.environ.setdefault("HOLOSCAN_LOG_LEVEL", "INFO" if args.log_level == "DEBUG" else "OFF")
-    logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    if args.log_level != "DEBUG":      # pynetdicom logs every refused connection as an error: the retry says it
+    os.environ.setdefault("HOLOSCAN_LOG_LEVEL", "INFO" if level == "DEBUG" else "OFF")
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if level != "DEBUG":      # pynetdicom logs every refused connection as an error: the retry says it
         logging.getLogger("pynetdicom").setLevel(logging.CRITICAL)
         # pydicom logs each decoder's failure with its traceback: the series' one line says it (its own
         # configuration sets the logger's level on import: import it first)
@@ -166,11 +168,103 @@ def _main(argv=None) -> int:
     # libraries' warnings (numpy, pydicom on a source's non-conformance, Holoscan's stack-size advice) go to
     # the log at DEBUG: on success stderr holds only what a user should read
     logging.captureWarnings(True)
-    logging.getLogger("py.warnings").setLevel(logging.DEBUG if args.log_level == "DEBUG" else logging.CRITICAL)
+    logging.getLogger("py.warnings").setLevel(logging.DEBUG if level == "DEBUG" else logging.CRITICAL)
     for handler in logging.getLogger().handlers:     # no GPU JPEG decoder on CPU machines: not news
         handler.addFilter(lambda record: "nvimgcodec" not in record.getMessage())
+
+
+class RunError(Exception):
+    """A study's run ended without its work done: ``message`` is the user's one line, ``code`` the exit status."""
+
+    def __init__(self, message: str, code: int):
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class StudyRun:
+    """What one study's run made: the scan it started from, the series written (folders), refused (label,
+    why, report folder) and undecodable (label, why), what was sent, and each stage's wall time in seconds."""
+    scan: object                      # operators.study_scan.StudyScan
+    written: list[Path] = field(default_factory=list)
+    rejected: list[tuple[str, str, Path]] = field(default_factory=list)
+    undecodable: list[tuple[str, str]] = field(default_factory=list)
+    sent: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def code(self) -> int:
+        """The exit status: 4 when a series was refused or did not decode, else 0."""
+        return 4 if self.rejected or self.undecodable else 0
+
+
+def run_study(study: Path, output: Path, model: Path, send: dict | None = None, outside_domain: bool = False,
+              outputs: set | None = None) -> StudyRun:
+    """Harmonize every eligible series of ``study`` into ``output``: the app's whole job for one study, in
+    this process (a long-lived process may call it again: the model stays loaded). Raises ``RunError``
+    with the exit status of a run that could not do its job (bad input 2, not delivered 3, any other 1)."""
     from common.errors import InputError
+    from operators.jobs_operator import STAGE_SECONDS
     from operators.pacs import SendError
+
+    output = Path(output)
+    if output.exists() and not output.is_dir():
+        raise RunError(f"output {output} is not a folder", 2)
+    if not _writable(output):
+        raise RunError(f"output folder {output} is not writable", 2)
+    started = time.perf_counter()
+    try:
+        from operators.harmonize import verify_model
+
+        verify_model(model)
+        from operators.study_scan import scan_study, stage
+
+        scan = scan_study(study)       # before the graph starts: bad input fails fast, nothing written
+    except InputError as e:
+        raise RunError(str(e), 2) from e
+    need = sum(series.derived_bytes for series in scan.eligible)
+    free = shutil.disk_usage(_existing(output)).free
+    if free < need:
+        raise RunError(f"output folder {output} has {free / 1e6:.0f} MB free; the derived series need about "
+                       f"{need / 1e6:.0f} MB", 2)
+    log = logging.getLogger("app")
+    for s in scan.skipped:
+        log.info("skipped %s: %s", s.label, s.reason)
+    for path, why in scan.rewrite.items():
+        log.info("staged a conforming copy of %s: %s", path, why)
+    for path, why in scan.bad_files:
+        (log.info if why == "not DICOM" else log.warning)("skipped file %s: %s", path, why)
+
+    from app.app import CTHarmonizerApp
+
+    staging = Path(tempfile.mkdtemp(prefix="ct-harmonizer-"))
+    _STATE.update(output=output, staging=staging)
+    STAGE_SECONDS.clear()
+    try:
+        app = CTHarmonizerApp(stage(scan, staging / "study"), output, model, send or {}, outside_domain, outputs)
+        STAGE_SECONDS["scan"] = time.perf_counter() - started
+        log.info("timing startup_and_scan %.3f", time.perf_counter() - T0)
+        os.environ["CT_HARMONIZER_RUN_START"] = str(time.perf_counter())
+        app.run()
+    except InputError as e:
+        raise RunError(str(e), 2) from e
+    except SendError as e:
+        written = ", ".join(str(f) for f in app.writer.written) or "nothing"
+        raise RunError(f"{e} (written and kept: {written})", 3) from e
+    except Exception as e:  # noqa: BLE001 - the user gets one line; -l DEBUG shows the rest
+        log.debug("failure", exc_info=True)
+        first = (str(e).strip().splitlines() or [""])[0]
+        raise RunError(f"{type(e).__name__}: {first}", 1) from e
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    STAGE_SECONDS["total"] = time.perf_counter() - started
+    return StudyRun(scan, list(app.writer.written), list(app.writer.rejected), list(app.volumes.undecodable),
+                    list(app.sender.sent if app.sender else []), dict(STAGE_SECONDS))
+
+
+def _main(argv=None) -> int:
+    args = _parse(argv)
+    configure_logging(args.log_level)
 
     def fail(message: str, code: int) -> int:
         _stopping()
@@ -188,65 +282,22 @@ def _main(argv=None) -> int:
     outputs = set() if args.outputs == {"none"} else args.outputs
     if outputs - {"seg", "sr", "sc"} or ("sr" in outputs and "seg" not in outputs):
         return fail(f"--outputs {','.join(sorted(args.outputs))}: choose from seg, sr, sc or none (sr needs seg)", 2)
-    if args.output.exists() and not args.output.is_dir():
-        return fail(f"output {args.output} is not a folder", 2)
-    if not _writable(args.output):
-        return fail(f"output folder {args.output} is not writable", 2)
     try:
-        from operators.harmonize import verify_model
-
-        verify_model(args.model)
-        from operators.study_scan import scan_study, stage
-
-        scan = scan_study(args.input)       # before the graph starts: bad input fails fast, nothing written
-    except InputError as e:
-        return fail(str(e), 2)
-    need = sum(series.derived_bytes for series in scan.eligible)
-    free = shutil.disk_usage(_existing(args.output)).free
-    if free < need:
-        return fail(f"output folder {args.output} has {free / 1e6:.0f} MB free; the derived series need about "
-                    f"{need / 1e6:.0f} MB", 2)
-    log = logging.getLogger("app")
-    for s in scan.skipped:
-        log.info("skipped %s: %s", s.label, s.reason)
-    for path, why in scan.rewrite.items():
-        log.info("staged a conforming copy of %s: %s", path, why)
-    for path, why in scan.bad_files:
-        (log.info if why == "not DICOM" else log.warning)("skipped file %s: %s", path, why)
-
-    from app.app import CTHarmonizerApp
-
-    staging = Path(tempfile.mkdtemp(prefix="ct-harmonizer-"))
-    _STATE.update(output=args.output, staging=staging)
-    try:
-        app = CTHarmonizerApp(stage(scan, staging / "study"), args.output, args.model, send, args.outside_domain,
-                              outputs)
-        log.info("timing startup_and_scan %.3f", time.perf_counter() - T0)
-        os.environ["CT_HARMONIZER_RUN_START"] = str(time.perf_counter())
-        app.run()
-    except InputError as e:
-        return fail(str(e), 2)
-    except SendError as e:
-        written = ", ".join(str(f) for f in app.writer.written) or "nothing"
-        return fail(f"{e} (written and kept: {written})", 3)
-    except Exception as e:  # noqa: BLE001 - the user gets one line; -l DEBUG shows the rest
-        logging.getLogger("app").debug("failure", exc_info=True)
-        first = (str(e).strip().splitlines() or [""])[0]
-        return fail(f"{type(e).__name__}: {first}", 1)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        run = run_study(args.input, args.output, args.model, send, args.outside_domain, outputs)
+    except RunError as e:
+        return fail(str(e), e.code)
     _STATE["work"] = False
-    for folder in app.writer.written:
+    for folder in run.written:
         print(f"wrote {folder}  (report: {folder / 'report.json'}, {folder / 'report.png'})")
-    for line in (app.sender.sent if app.sender else []):
+    for line in run.sent:
         print(f"sent {line}")
-    for label, why in app.volumes.undecodable:
+    for label, why in run.undecodable:
         print(f"rejected {label}: {why}", file=sys.stderr)
-    for label, why, folder in app.writer.rejected:
+    for label, why, folder in run.rejected:
         print(f"rejected {label}: {why} (report: {folder / 'report.json'})", file=sys.stderr)
-    if app.writer.rejected or app.volumes.undecodable:
-        return 4
-    if not app.writer.written:
+    if run.code:
+        return run.code
+    if not run.written:
         return fail("no series was written", 1)
     return 0
 

@@ -58,18 +58,26 @@ def pick_device() -> torch.device:
     return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
 
 
+_LOADED: dict[tuple[str, str, str], LoadedModel] = {}     # (file, sha256, device) -> the model, in this process
+
+
 def load_model(path: Path, device: torch.device | None = None) -> LoadedModel:
-    """Load a model (the SDK's TorchScriptModel) after ``verify_model``."""
+    """Load a model (the SDK's TorchScriptModel) after ``verify_model``; a process that runs study after study
+    (the cohort runner's workers) loads each verified file once per device."""
     from monai.deploy.core.models import TorchScriptModel
 
     file, card = verify_model(path)
     device = device or pick_device()
+    key = (str(file.resolve()), card["sha256"], str(device))
+    if key in _LOADED:
+        return _LOADED[key]
     sdk_model = TorchScriptModel(str(file), card.get("name", "harmonizer"))
     sdk_model.predictor = torch.jit.load(str(file), map_location=device).eval()   # the SDK's class, our device
     module = sdk_model.predictor
     if card.get("memory_format") == "channels_last":       # the exporter's word (training.export.memory_format)
         module = channels_last(module)
-    return LoadedModel(module, card, file, device)
+    _LOADED[key] = LoadedModel(module, card, file, device)
+    return _LOADED[key]
 
 
 def channels_last(module: torch.nn.Module) -> torch.nn.Module:

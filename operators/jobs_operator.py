@@ -8,6 +8,8 @@ from monai.deploy.core import Operator, OperatorSpec
 
 log = logging.getLogger(__name__)
 
+STAGE_SECONDS: dict[str, float] = {}    # each stage's wall time in the latest run (app.__main__.run_study)
+
 
 class JobsOperator(Operator):
     """Input and output ``jobs`` (list of ``SeriesJob``); subclasses implement ``process(job)``."""
@@ -30,4 +32,6 @@ class JobsOperator(Operator):
 
 def record_stage(name: str, start: float) -> None:
     """Log a stage's wall time (``timing <name> <seconds>`` at INFO; benchmarks/app_end_to_end.py reads it)."""
-    log.info("timing %s %.3f", name, time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    STAGE_SECONDS[name] = seconds
+    log.info("timing %s %.3f", name, seconds)

@@ -1,0 +1,1 @@
+"""Cohorts: harmonize and quantify many studies on long-lived workers (Ray), with one table out."""
