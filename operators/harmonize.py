@@ -2,12 +2,20 @@
 
 Model location (``-m`` / ``HOLOSCAN_MODEL_PATH``): a folder holding ``model.ts`` and ``model_card.json``, the
 ``model.ts`` file itself, or a models root whose ``DEFAULT`` file names the model folder to use.
+
+Format: ``model.ts`` (TorchScript, what the SDK's model factory loads) and, where the card lists one, its
+``exported_program`` ``model.pt2`` (``torch.export``, TorchScript's successor; 512 x 512 slices). The
+environment's ``CT_HARMONIZER_MODEL_FORMAT`` chooses: ``auto`` (default: TorchScript, the exported program
+where TorchScript does not load, as in a torch without ``torch.jit.load``), ``torchscript`` or ``exported``.
+Each file is checked against its sha256 in the card before it is loaded.
 """
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import json
+import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,17 +29,23 @@ BATCH_SLICES = 1                    # CPU: one slice per forward is the fastest 
 BYTES_PER_PIXEL_IN_FLIGHT = 600     # activations of the default network per input pixel, float32, measured order
 
 
+FORMAT_ENV = "CT_HARMONIZER_MODEL_FORMAT"
+FORMATS = ("auto", "torchscript", "exported")
+
+
 @dataclass
 class LoadedModel:
-    module: torch.jit.ScriptModule
+    module: torch.nn.Module              # TorchScript module, or the exported program's module
     card: dict
-    path: Path
+    path: Path                           # the file loaded
     device: torch.device
+    format: str = "torchscript"          # or "exported"
+    input_size: tuple[int, int] | None = None     # the slices an exported program takes; None: any
 
     @property
     def info(self) -> dict:
         return {"name": self.card["name"], "version": self.card["version"], "sha256": self.card["sha256"],
-                "device": str(self.device), "path": str(self.path)}
+                "device": str(self.device), "path": str(self.path), "format": self.format}
 
 
 def resolve_model(path: Path) -> Path:
@@ -61,23 +75,55 @@ def pick_device() -> torch.device:
 _LOADED: dict[tuple[str, str, str], LoadedModel] = {}     # (file, sha256, device) -> the model, in this process
 
 
-def load_model(path: Path, device: torch.device | None = None) -> LoadedModel:
-    """Load a model (the SDK's TorchScriptModel) after ``verify_model``; a process that runs study after study
+def load_model(path: Path, device: torch.device | None = None, model_format: str | None = None) -> LoadedModel:
+    """Load a model after ``verify_model``, in the format ``model_format`` (default: the environment's
+    ``CT_HARMONIZER_MODEL_FORMAT``, else auto; see the module notes). A process that runs study after study
     (the cohort runner's workers) loads each verified file once per device."""
-    from monai.deploy.core.models import TorchScriptModel
-
     file, card = verify_model(path)
     device = device or pick_device()
-    key = (str(file.resolve()), card["sha256"], str(device))
-    if key in _LOADED:
-        return _LOADED[key]
+    model_format = model_format or os.environ.get(FORMAT_ENV) or "auto"
+    if model_format not in FORMATS:
+        raise InputError(f"{FORMAT_ENV}={model_format}: choose one of {', '.join(FORMATS)}")
+    key = (str(file.resolve()), card["sha256"], str(device), model_format)
+    if key not in _LOADED:
+        if model_format == "exported":
+            loaded = _load_program(file, card, device)
+        else:
+            try:
+                loaded = _load_torchscript(file, card, device)
+            except Exception as e:  # noqa: BLE001 - any failure to load TorchScript: the program, if there is one
+                if model_format == "torchscript" or not card.get("exported_program"):
+                    raise
+                logging.getLogger(__name__).info("TorchScript did not load (%s): the exported program instead", e)
+                loaded = _load_program(file, card, device)
+        if card.get("memory_format") == "channels_last":    # the exporter's word (training.export.memory_format)
+            loaded.module = channels_last(loaded.module)
+        _LOADED[key] = loaded
+    return _LOADED[key]
+
+
+def _load_torchscript(file: Path, card: dict, device: torch.device) -> LoadedModel:
+    from monai.deploy.core.models import TorchScriptModel
+
     sdk_model = TorchScriptModel(str(file), card.get("name", "harmonizer"))
     sdk_model.predictor = torch.jit.load(str(file), map_location=device).eval()   # the SDK's class, our device
-    module = sdk_model.predictor
-    if card.get("memory_format") == "channels_last":       # the exporter's word (training.export.memory_format)
-        module = channels_last(module)
-    _LOADED[key] = LoadedModel(module, card, file, device)
-    return _LOADED[key]
+    return LoadedModel(sdk_model.predictor, card, file, device)
+
+
+def _load_program(file: Path, card: dict, device: torch.device) -> LoadedModel:
+    """The card's ``exported_program`` beside ``file``, after its sha256 check."""
+    entry = card.get("exported_program")
+    if not entry:
+        raise InputError(f"model {file} has no exported program (model.pt2) in its card")
+    program = file.parent / entry["file"]
+    if not program.is_file():
+        raise InputError(f"model {file}'s exported program {program} is missing")
+    digest = sha256_of(program)
+    if digest != entry.get("sha256"):
+        raise InputError(f"model {program} fails its integrity check: sha256 {digest[:12]}... "
+                         f"!= model card {str(entry.get('sha256'))[:12]}...")
+    module = torch.export.load(str(program)).module().to(device)
+    return LoadedModel(module, card, program, device, "exported", tuple(entry["input_size"]))
 
 
 def channels_last(module: torch.nn.Module) -> torch.nn.Module:
@@ -136,6 +182,9 @@ def harmonize_volume(model: LoadedModel, volume_hu: np.ndarray, mtf2d: np.ndarra
     card = model.card
     offset, scale = float(card.get("hu_offset", 1024.0)), float(card.get("hu_scale", 2048.0))
     vol = canonical_view(np.asarray(volume_hu, dtype=np.float32), orientation)
+    if model.input_size is not None and tuple(vol.shape[1:]) != model.input_size:
+        raise RuntimeError(f"the model's exported program takes {model.input_size[0]} x {model.input_size[1]} "
+                           f"slices, this series has {vol.shape[1]} x {vol.shape[2]} (its TorchScript takes any)")
     out = np.empty(vol.shape, np.float32)
     cuda = model.device.type == "cuda"
     if cuda:

@@ -48,6 +48,9 @@ def main(argv=None) -> int:
     v.add_argument("checkpoints", type=Path, nargs="+", help="best.pt or checkpoint.pt files")
     v.add_argument("--slices", type=int, default=96, help="(phantom, slice, rendition) draws; training uses 6-12")
     v.add_argument("--data", nargs="+", help="dataset folders whose val phantoms to use (default: the run's own)")
+    x = sub.add_parser("export-program", help="give an exported harmonizer its torch.export model.pt2 (model.ts "
+                                              "untouched), rebuilt from the card's config and model.ts's weights")
+    x.add_argument("model_dir", type=Path)
     b = sub.add_parser("baseline", help="export the physics (MTF-ratio) baseline to TorchScript with its card")
     b.add_argument("--out", type=Path, default=Path("models/physics_baseline"))
     args = p.parse_args(argv)
@@ -103,6 +106,16 @@ def main(argv=None) -> int:
             metrics = trainer.validate()
             print(f"{path} (step {ck.get('step')}, {args.slices} slices): "
                   + ", ".join(f"{k} {val:.4f}" for k, val in metrics.items()))
+    elif args.command == "export-program":
+        from common.errors import InputError
+
+        from .export import add_exported_program
+
+        try:
+            entry = add_exported_program(args.model_dir)["exported_program"]
+        except InputError as e:
+            sys.exit(f"error: {e}")
+        print(f"wrote {args.model_dir}/{entry['file']} sha256 {entry['sha256']}")
     elif args.command == "baseline":
         from .export import export
         from .physics_baseline import PhysicsBaseline, __doc__ as doc

@@ -1,6 +1,8 @@
 """Export a harmonizer to TorchScript with its model card (the app's only contract with training).
 
 ``models/<name>/model.ts``        TorchScript, ``metadata.json`` embedded as an extra file
+``models/<name>/model.pt2``       the same network as a ``torch.export`` program (TorchScript's successor), for
+                                  512 x 512 slices, any batch: what the app loads where TorchScript cannot
 ``models/<name>/model_card.json`` name, version, sha256 of model.ts, I/O contract, provenance, metrics
 ``models/<name>/MODEL_CARD.md``   the same for people
 """
@@ -68,9 +70,55 @@ def export(module: torch.nn.Module, out_dir: Path, name: str, version: str, desc
         },
         "metrics": metrics or {},
     }
+    card["exported_program"] = export_program(module, out_dir)
     (out_dir / "model_card.json").write_text(json.dumps(card, indent=1) + "\n")
     (out_dir / "MODEL_CARD.md").write_text(card_markdown(card))
     return card
+
+
+PROGRAM_SIZE = (512, 512)       # the exported program's slice size: the network specialises on it (its FFTs)
+
+
+def export_program(module: torch.nn.Module, out_dir: Path) -> dict | None:
+    """``out_dir/model.pt2``: ``module`` through ``torch.export`` for ``PROGRAM_SIZE`` slices and any batch
+    (1-64), checked equal to the eager module; returns the card's ``exported_program`` entry (file, sha256,
+    input size), or None for a module that does not export (a network that is not traceable)."""
+    module = module.eval()
+    g = torch.Generator().manual_seed(1)
+    image, mtf = torch.rand(2, 1, *PROGRAM_SIZE, generator=g), torch.linspace(1, 0.1, 64).repeat(2, 1, 64, 1)
+    batch = torch.export.Dim("batch", min=1, max=64)
+    try:
+        program = torch.export.export(module, (image, mtf), dynamic_shapes=({0: batch}, {0: batch}))
+    except Exception:  # noqa: BLE001 - TorchScript stays the model; the card says there is no program
+        return None
+    path = Path(out_dir) / "model.pt2"
+    tmp = path.with_name(f".{path.stem}.partial.pt2")      # torch.export wants the .pt2 ending
+    torch.export.save(program, str(tmp))
+    loaded = torch.export.load(str(tmp)).module()
+    with torch.no_grad():
+        if not torch.allclose(loaded(image[:1], mtf[:1]), module(image[:1], mtf[:1]), atol=1e-5):
+            tmp.unlink()
+            raise RuntimeError("the exported program's output differs from the eager model")
+    tmp.replace(path)
+    return {"file": path.name, "sha256": sha256_of(path), "input_size": list(PROGRAM_SIZE), "batch": [1, 64],
+            "torch": torch.__version__}
+
+
+def add_exported_program(model_dir: Path) -> dict:
+    """Give an exported harmonizer its ``model.pt2``, rebuilt from its card's network config and the weights
+    of its ``model.ts`` (which stays as it is); returns the updated card."""
+    from .fit import build_generator
+
+    file, card = verify_model(model_dir)
+    cfg = (card.get("provenance") or {}).get("config")
+    if not cfg:
+        raise InputError(f"model {file} has no network config in its card: it cannot be rebuilt for torch.export")
+    module = build_generator(cfg).eval()
+    module.load_state_dict(torch.jit.load(str(file), map_location="cpu").state_dict(), strict=True)
+    entry = export_program(module, file.parent)
+    if entry is None:
+        raise InputError(f"model {file} does not export with torch.export")
+    return add_card_section(file.parent, "exported_program", entry)
 
 
 def memory_format(module: torch.nn.Module) -> str:
@@ -97,7 +145,7 @@ def add_metrics(model_dir: Path, metrics: dict) -> dict:
     return card
 
 
-CARD_SECTIONS = ("domain", "guard")
+CARD_SECTIONS = ("domain", "guard", "exported_program")
 
 
 def add_card_section(model_dir: Path, key: str, value: dict) -> dict:
