@@ -5,7 +5,7 @@ INPUT ?= sample_study
 OUTPUT ?= output
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: venv system-deps pacs-deps external-deps external-set sample run test test-slow test-pacs test-ray test-container model clean
+.PHONY: venv lint system-deps pacs-deps external-deps external-set sample run test test-slow test-pacs test-ray test-container model clean
 RECIPE ?= training/recipes/harmonizer_v11.yaml
 
 .venv/.installed: requirements.txt requirements-dev.txt
@@ -31,8 +31,13 @@ run: venv sample
 	ulimit -s 32768 2>/dev/null; $(PY) -m app -i $(INPUT) -o $(OUTPUT) $(if $(MODEL),-m $(MODEL),)
 	@echo "derived series and report.json/report.png are in $(OUTPUT)/"
 
-test: venv system-deps
+test: venv system-deps lint
 	$(PY) -m pytest -q -m "not slow and not pacs and not container and not ray"
+
+# ruff over the tree, mypy over the app, its operators, physics, common and cohort (pyproject.toml)
+lint: venv
+	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 test-slow: venv system-deps
 	$(PY) -m pytest -q -m slow

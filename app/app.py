@@ -41,7 +41,8 @@ SELECTION_RULES = json.dumps({"selections": [{
 class CTHarmonizerApp(Application):
     def __init__(self, staged_input: Path, output_folder: Path, model_path: Path, send: dict | None = None,
                  outside_domain: bool = False, outputs: set | None = None):
-        self.staged_input, self.output_folder, self.model_path = Path(staged_input), Path(output_folder), Path(model_path)
+        self.staged_input, self.output_folder = Path(staged_input), Path(output_folder)
+        self.model_path = Path(model_path)
         self.send = send or {}          # node (DicomNode), calling_aet, stow_url: optional PACS delivery
         self.outside_domain = outside_domain
         self.outputs = {"seg", "sr", "sc"} if outputs is None else set(outputs)    # DICOM results per series

@@ -46,7 +46,7 @@ def _raise_stack_limit() -> None:
         resource.setrlimit(resource.RLIMIT_STACK, (want, hard))
 
 
-def run_cohort(studies: list[Study], out: Path, model: Path, *, workers: int = 2, engine: str = "ray",
+def run_cohort(studies: list[Study], out: Path, model: Path, *, workers: int | None = 2, engine: str = "ray",
                address: str | None = None, retries: int = 2, outputs: set | None = None,
                outside_domain: bool = False) -> CohortRun:
     """Run every study not yet done (see the module notes); returns every study's record."""

@@ -62,7 +62,7 @@ def choose_references(rows: list[dict], reference_kernel: str | None = None) -> 
 def add_bland_altman(rows: list[dict], refs: dict[str, dict]) -> None:
     """Set each written row's ``reference_series_uid`` and ``ba_<biomarker>_input|output`` (in place)."""
     for r in rows:
-        ref = refs.get(r.get("patient_id")) if r.get("status") == "written" else None
+        ref = refs.get(r.get("patient_id") or "") if r.get("status") == "written" else None
         r["reference_series_uid"] = ref["series_uid"] if ref else None
         for b in BIOMARKERS:
             for side in ("input", "output"):

@@ -13,6 +13,7 @@ import os
 import socket
 import time
 from pathlib import Path
+from typing import Any
 
 from .manifest import Study
 
@@ -154,9 +155,9 @@ class StudyWorker:
         from app.__main__ import RunError, run_study
 
         started = time.perf_counter()
-        record = {"version": RECORD_VERSION, "study": study.key, "path": str(study.path), "status": "done",
-                  "reason": None, "retry": False, "attempts": attempt, "worker": self.name, "seconds": {},
-                  "series": []}
+        record: dict[str, Any] = {
+            "version": RECORD_VERSION, "study": study.key, "path": str(study.path), "status": "done",
+            "reason": None, "retry": False, "attempts": attempt, "worker": self.name, "seconds": {}, "series": []}
         try:
             run = run_study(study.path, study_folder(self.out, study.key), self.model, None, self.outside_domain,
                             self.outputs)

@@ -66,7 +66,7 @@ def main(argv=None) -> int:
         return _companions(args)
     from common.errors import InputError
 
-    from .plots import bland_altman, batch_bias, examples
+    from .plots import batch_bias, bland_altman, examples
     from .report import card_metrics, evaluate, print_tables
 
     try:

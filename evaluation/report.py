@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 
 from physics.biomarkers import lung_biomarkers
+from physics.image_quality import image_metrics
 from physics.mtf import estimate_mtf, mtf_2d
 from physics.noise import nps
 
 from .combat import combat
 from .detectability import d_prime
-from physics.image_quality import image_metrics
 from .nodules import nodule_features
 
 BIOMARKERS = ("laa950_percent", "perc15_hu", "lung_mass_g")

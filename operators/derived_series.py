@@ -25,7 +25,7 @@ import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.sr.codedict import codes
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, CTImageStorage, ExplicitVRLittleEndian
 
 from common.atomic_folder import write_folder
 from common.dicom import HU_RANGE, hashed_uid
@@ -123,7 +123,7 @@ def derived_datasets(sources: list, harmonized_hu: np.ndarray, model: dict, mtf_
         ds.ContributingEquipmentSequence = Sequence([equipment])
         # pixels: int16 HU, clipped to the CT range
         stored = np.clip(np.rint(pixels), *HU_RANGE).astype(np.int16)
-        if pad_value is not None:
+        if pad_value is not None and padding is not None:
             stored[padding[index]] = pad_value
             ds.add_new("PixelPaddingValue", "SS", pad_value)
         ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
@@ -138,7 +138,8 @@ def derived_datasets(sources: list, harmonized_hu: np.ndarray, model: dict, mtf_
         if index == 0 and repairs is not None:
             repairs.extend(notes)
         meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = CTImageStorage, sop_uid
+        meta.MediaStorageSOPClassUID = CTImageStorage
+        meta.MediaStorageSOPInstanceUID = UID(sop_uid)
         meta.TransferSyntaxUID = ExplicitVRLittleEndian
         meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
         ds.file_meta = meta

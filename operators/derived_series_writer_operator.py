@@ -12,12 +12,13 @@ from pathlib import Path
 from monai.deploy.core import ConditionType, Fragment, Operator, OperatorSpec
 
 from common.atomic_folder import write_folder
+
 from .conformance import repair
 from .derived_series import APP_NAME, APP_VERSION, derived_datasets, derived_uid, header_copy, write_series
 from .input_measures import input_lungs
-from .results_objects import results_files
 from .jobs_operator import record_stage
 from .qa_report_operator import report_bytes
+from .results_objects import results_files
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +62,11 @@ class DerivedSeriesWriterOperator(Operator):
         for job in jobs:
             files = {"report.json": report_bytes(job.report), "report.png": job.figure_png}
             if job.rejection:
-                folder = write_folder(self.output_folder / "rejected" / job.series_uid,
-                                      lambda f: [(f / name).write_bytes(data) for name, data in files.items()])
+                def fill(folder, files=files):
+                    for name, data in files.items():
+                        (folder / name).write_bytes(data)
+
+                folder = write_folder(self.output_folder / "rejected" / job.series_uid, fill)
                 log.info("rejected %s: %s", job.label, job.rejection)
                 self.rejected.append((job.label, job.rejection, folder))
                 continue

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from common.errors import InputError
+
 from .orientation import canonical_view
 
 BATCH_SLICES = 1                    # CPU: one slice per forward is the fastest per slice (benchmarks/app_end_to_end.py)
@@ -72,7 +73,7 @@ def pick_device() -> torch.device:
     return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
 
 
-_LOADED: dict[tuple[str, str, str], LoadedModel] = {}     # (file, sha256, device) -> the model, in this process
+_LOADED: dict[tuple[str, str, str, str], LoadedModel] = {}     # (file, sha256, device) -> the model, in this process
 
 
 def load_model(path: Path, device: torch.device | None = None, model_format: str | None = None) -> LoadedModel:
@@ -190,6 +191,7 @@ def harmonize_volume(model: LoadedModel, volume_hu: np.ndarray, mtf2d: np.ndarra
     if cuda:
         batch = batch_size(model, vol.shape[1], vol.shape[2])
     mtf = torch.from_numpy(np.ascontiguousarray(mtf2d, dtype=np.float32))[None, None].to(model.device)
+    autocast: contextlib.AbstractContextManager
     if cuda:
         amp = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         autocast = torch.autocast("cuda", dtype=amp)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from monai.deploy.core import Fragment
 
-from .harmonize import harmonize_volume, load_model
+from .harmonize import LoadedModel, harmonize_volume, load_model
 from .jobs_operator import JobsOperator
 
 log = logging.getLogger(__name__)
@@ -18,13 +18,14 @@ class HarmonizerOperator(JobsOperator):
 
     def __init__(self, fragment: Fragment, *args, model_path: Path, **kwargs):
         self.model_path = Path(model_path)
-        self._model = None
+        self._model: LoadedModel | None = None
         super().__init__(fragment, *args, **kwargs)
 
     def process(self, job) -> None:
-        if self._model is None:
-            self._model = load_model(self.model_path)
-            log.info("model %s %s on %s", self._model.card["name"], self._model.card["version"], self._model.device)
-        job.model = self._model.info
+        model = self._model
+        if model is None:
+            model = self._model = load_model(self.model_path)
+            log.info("model %s %s on %s", model.card["name"], model.card["version"], model.device)
+        job.model = model.info
         if job.rejection is None:
-            job.harmonized_hu = harmonize_volume(self._model, job.volume_hu, job.mtf2d, job.orientation)
+            job.harmonized_hu = harmonize_volume(model, job.volume_hu, job.mtf2d, job.orientation)

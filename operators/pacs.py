@@ -26,7 +26,7 @@ class DicomNode:
     port: int
 
     @classmethod
-    def parse(cls, text: str) -> "DicomNode":
+    def parse(cls, text: str) -> DicomNode:
         """``AET@HOST:PORT``."""
         try:
             aet, rest = text.split("@", 1)
@@ -56,7 +56,7 @@ def c_store(folder: Path, node: DicomNode, calling_aet: str = "CTHARMONIZER", at
             backoff_s: float = 1.0, timeout_s: float = 30.0) -> int:
     """Send every ``*.dcm`` in ``folder`` in one association; returns the number stored."""
     from pynetdicom import AE
-    from pynetdicom.sop_class import CTImageStorage
+    from pynetdicom.sop_class import CTImageStorage  # type: ignore[attr-defined]  # made at import
 
     files = sorted(Path(folder).glob("*.dcm"))
 

@@ -144,5 +144,6 @@ def _checks_text(report: dict) -> str:
         for name, c in checks.items():
             value = c["value"]
             shown = "-" if value is None else f"{value:.3g}"
-            lines.append(f" {'ok ' if c['holds'] else 'BAD'} {name[:24]:24s} {shown:>8} / {c.get('limit', c.get('allowed'))}")
+            bound = c.get("limit", c.get("allowed"))
+            lines.append(f" {'ok ' if c['holds'] else 'BAD'} {name[:24]:24s} {shown:>8} / {bound}")
     return "\n".join(lines)

@@ -166,7 +166,7 @@ def qa_capture(derived_first, png: bytes, series_uid: str, sop_uid: str, app_nam
         item.ReferencedSOPClassUID, item.ReferencedSOPInstanceUID = shown.SOPClassUID, shown.SOPInstanceUID
         sc.ReferencedImageSequence = Sequence([item])
     if "Laterality" not in sc and not sc.get("BodyPartExamined"):
-        sc.Laterality = None          # Type 2C: required unless the body part is known to be unpaired
+        sc.add_new("Laterality", "CS", None)       # Type 2C: required unless the body part is known to be unpaired
     return sc
 
 

@@ -1,8 +1,9 @@
-"""Look over an input folder before anything is loaded: which files are DICOM, which series are eligible.
+r"""Look over an input folder before anything is loaded: which files are DICOM, which series are eligible.
 
 Every file's header is read once with pydicom, up to the pixel data, whose presence and length are checked
 without reading it (the SDK's loader reads the pixels once, later); nothing is written, and symlinked folders
-are not followed so links cannot loop. A series is eligible when it is a primary axial CT image series with the geometry the app needs:
+are not followed so links cannot loop. A series is eligible when it is a primary axial CT image series with
+the geometry the app needs:
 
 - CT Image Storage, Modality CT, ImageType ORIGINAL\PRIMARY or DERIVED\PRIMARY (what many scanners and
   PACS store for reconstructed axial series), never LOCALIZER or SECONDARY, and not this app's own output
@@ -36,8 +37,9 @@ import pydicom
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import CTImageStorage
 
-from .derived_series import HARMONIZED_BY
 from common.errors import InputError
+
+from .derived_series import HARMONIZED_BY
 
 MAX_PIXELS = 4096 * 4096
 
@@ -60,7 +62,8 @@ class SeriesScan:
 
     @property
     def label(self) -> str:
-        return f"series {self.number or '?'} '{self.description}'" if self.description else f"series {self.number or '?'}"
+        number = f"series {self.number or '?'}"
+        return f"{number} '{self.description}'" if self.description else number
 
 
 @dataclass
@@ -207,7 +210,7 @@ def _floats(value, n: int) -> list[float] | None:
     return v if len(v) == n and all(math.isfinite(x) for x in v) else None
 
 
-def _series_reason(items: list[tuple[Path, object, int | None]]) -> tuple[str | None, list[Path]]:
+def _series_reason(items: list[tuple[Path, pydicom.Dataset, int | None]]) -> tuple[str | None, list[Path]]:
     """Why a series is not eligible (or None) and its files sorted along the slice normal."""
     first = items[0][1]
     if str(first.get("Modality", "")) != "CT":
@@ -253,8 +256,8 @@ def _series_reason(items: list[tuple[Path, object, int | None]]) -> tuple[str | 
         return "inconsistent PixelSpacing", []
     if len(orients) > 1:
         return "inconsistent ImageOrientationPatient", []
-    iop = np.array(next(iter(orients)))
-    row, col = iop[:3], iop[3:]
+    orientation = np.array(next(iter(orients)))
+    row, col = orientation[:3], orientation[3:]
     normal = np.cross(row, col)
     if abs(np.linalg.norm(normal) - 1) > 0.01 or abs(float(np.dot(row, col))) > 0.01:
         return "ImageOrientationPatient is not orthonormal", []
@@ -306,7 +309,8 @@ def scan_study(folder: Path) -> StudyScan:
         raise InputError(f"no DICOM files in {folder} ({len(bad)} other files)")
     if len(studies) > 1:
         raise InputError(f"input holds {len(studies)} studies; give the app one study per run")
-    eligible, skipped = [], []
+    eligible: list[SeriesScan] = []
+    skipped: list[SeriesScan] = []
     for uid, items in sorted(by_series.items(), key=lambda kv: str(kv[1][0][1].get("SeriesNumber", ""))):
         first = items[0][1]
         reason, sorted_files = _series_reason(items)

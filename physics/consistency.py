@@ -24,7 +24,8 @@ A series (``series_behaviour``, the app's consistency guard) is checked on slice
 ``GUARD_SLICE_STEP_MM`` apart; its values are the slices' medians (the structure checks: their maximum, a blob
 is in one place), and two more checks ask whether the lungs' biomarkers are explained: the output re-blurred
 with the input's MTF, plus noise of the input's NPS shape at the lungs' own noise level, must give the input's
-LAA-950 and Perc15 (the **forward model**: what the scanner would have made of the output). ``SERIES_CHECKS`` holds their limits.
+LAA-950 and Perc15 (the **forward model**: what the scanner would have made of the output).
+``SERIES_CHECKS`` holds their limits.
 """
 from __future__ import annotations
 

@@ -50,8 +50,10 @@ class DomainCheck:
     @property
     def reason(self) -> str:
         if self.name == "lung_fraction":
-            return (f"no lungs in the field (lungs {100 * self.value:.0f} % of the body in the median slice; "
-                    f"a chest series at least {100 * self.allowed:.0f} %)")
+            minimum = float(self.allowed) if isinstance(self.allowed, (int, float)) else 0.0
+            share = 100 * float(self.value or 0)
+            return (f"no lungs in the field (lungs {share:.0f} % of the body in the median slice; "
+                    f"a chest series at least {100 * minimum:.0f} %)")
         if isinstance(self.allowed, list):
             return f"{self.name} {self.value:g} outside {self.allowed[0]:g}-{self.allowed[1]:g}"
         return f"{self.name} {self.value:g} below {self.allowed:g}"

@@ -87,7 +87,8 @@ def mtf_from_esf(centres_mm: np.ndarray, esf: np.ndarray, tail_mm: float = 6.0, 
         lsf = np.interp(centre + mirror_side * np.abs(centres_mm - centre), centres_mm, lsf)
     # flat-topped (Tukey) window: the LSF is left untouched within +-tail_mm, rolled off over 2 mm beyond
     rel = np.abs(centres_mm - centre)
-    taper = np.where(rel < tail_mm, 1.0, np.where(rel < tail_mm + 2.0, 0.5 * (1 + np.cos(np.pi * (rel - tail_mm) / 2.0)), 0.0))
+    cosine = 0.5 * (1 + np.cos(np.pi * (rel - tail_mm) / 2.0))
+    taper = np.where(rel < tail_mm, 1.0, np.where(rel < tail_mm + 2.0, cosine, 0.0))
     lsf = lsf * taper
     freqs = np.linspace(0.0, f_max_per_mm, n_freq)
     phase = np.exp(-2j * np.pi * np.outer(freqs, centres_mm - centre))

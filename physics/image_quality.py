@@ -33,7 +33,7 @@ def image_metrics(image_hu, gt_hu) -> dict:
 
     x, g = normalise(image_hu), normalise(gt_hu)
     x, g = x.reshape((-1, 1) + x.shape[-2:]), g.reshape((-1, 1) + g.shape[-2:])
-    ssim = SSIMMetric(spatial_dims=2, data_range=1.0, win_size=11, kernel_sigma=1.5)(x, g)
+    ssim = torch.as_tensor(SSIMMetric(spatial_dims=2, data_range=1.0, win_size=11, kernel_sigma=1.5)(x, g))
     mse = ((x - g) ** 2).mean(dim=(1, 2, 3))
     psnr = 10 * torch.log10(1.0 / mse.clamp(min=1e-12))
     nrmse = 100 * torch.sqrt(((x - g) ** 2).sum(dim=(1, 2, 3)) / (g**2).sum(dim=(1, 2, 3)).clamp(min=1e-12))

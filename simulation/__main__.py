@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import argparse
-import tempfile
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +13,9 @@ def _positive(text: str) -> float:
     try:
         v = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}")
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not v > 0:
-        raise argparse.ArgumentTypeError(f"dose must be a positive CTDIvol in mGy, got {text}")
+        raise argparse.ArgumentTypeError(f"dose must be a positive CTDIvol in mGy, got {text}") from None
     return v
 
 
@@ -25,7 +25,7 @@ def _kernel(text: str) -> str:
     try:
         return get_kernel(text).name
     except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e))
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _writable(path: Path) -> Path:
@@ -35,7 +35,7 @@ def _writable(path: Path) -> Path:
         with tempfile.TemporaryFile(dir=path):
             pass
     except OSError as e:
-        raise SystemExit(f"error: cannot write to {path}: {e.strerror or e}")
+        raise SystemExit(f"error: cannot write to {path}: {e.strerror or e}") from None
     return path
 
 

@@ -93,7 +93,7 @@ class Kernel:
                 "iterative_strength": self.strength, "dicom_kernel": self.dicom_kernel}
 
     @classmethod
-    def from_json(cls, d: dict) -> "Kernel":
+    def from_json(cls, d: dict) -> Kernel:
         return cls(d["name"], d["f50_base_per_mm"], d["shape"], d["iterative_strength"], d["boost"],
                    d["boost_at_per_mm"], tuple(d["dicom_kernel"]), d["vendor"])
 

@@ -10,7 +10,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from app_helpers import ROOT, dciodvfy_errors, hu, make_study, read_folder, run_app, tree_digest, write_datasets
 
 
@@ -90,8 +89,9 @@ def test_derived_attributes_reference_the_source(result, study):
 def test_hu_of_known_regions(result, study):
     """The baseline filter keeps large-area HU: air outside the body and soft tissue keep their means."""
     out, _ = result
-    from physics.masks import body_mask_2d
     from scipy import ndimage as ndi
+
+    from physics.masks import body_mask_2d
 
     for folder in _series_folders(out):
         report = json.loads((folder / "report.json").read_text())
@@ -107,8 +107,8 @@ def test_hu_of_known_regions(result, study):
 
 
 def test_geometry_reloads_identically(result, study):
-    import SimpleITK as sitk
     import highdicom as hd
+    import SimpleITK as sitk
 
     out, _ = result
 

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pydicom
 import pytest
-
 from app_helpers import dciodvfy_errors, run_app, tree_digest
 
 

@@ -16,9 +16,8 @@ import time
 from pathlib import Path
 
 import pytest
-from pydicom.uid import generate_uid
-
 from app_helpers import ROOT, make_study, read_folder, run_app, tree_digest, write_datasets
+from pydicom.uid import generate_uid
 
 SLICES = 96        # large enough that writing the series takes a while
 

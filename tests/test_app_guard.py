@@ -9,7 +9,6 @@ import numpy as np
 import pydicom
 import pytest
 import torch
-
 from app_helpers import ROOT, make_study, read_folder, run_app, write_datasets
 from corrupted_models import disc, texture, write_corrupted
 

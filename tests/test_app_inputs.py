@@ -8,9 +8,8 @@ import json
 import numpy as np
 import pydicom
 import pytest
-from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, RLELossless
-
 from app_helpers import dciodvfy_errors, hu, make_study, read_folder, run_app, tree_digest, write_datasets
+from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, RLELossless
 
 
 @pytest.fixture(scope="module")

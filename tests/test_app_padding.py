@@ -6,9 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pydicom
 import pytest
-
 from app_helpers import dciodvfy_errors, make_study, read_folder, run_app, write_datasets
 
 RADIUS_PX = 236

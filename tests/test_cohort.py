@@ -8,8 +8,8 @@ import sys
 
 import pandas as pd
 import pytest
-
 from app_helpers import ROOT, make_study
+
 from cohort.manifest import Study, read_manifest
 from cohort.table import add_bland_altman, choose_references, summary
 from common.errors import InputError

@@ -9,7 +9,6 @@ import time
 
 import pandas as pd
 import pytest
-
 from app_helpers import RESULT_FILES, ROOT, make_study
 
 pytestmark = pytest.mark.ray

@@ -9,8 +9,8 @@ import warnings
 import numpy as np
 import pydicom
 import pytest
-
 from app_helpers import dciodvfy_errors
+
 from evaluation.real_slices import REAL_SLICES, real_slice_path
 from operators.conformance import repair, repaired_uid, valid_uid
 from operators.derived_series import derived_datasets

@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from pathlib import Path
 
 import pytest
-
 from app_helpers import ROOT, dciodvfy_errors, make_study, read_folder, tree_digest
 
 pytestmark = pytest.mark.container

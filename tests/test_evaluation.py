@@ -4,8 +4,8 @@ import pytest
 
 from evaluation.combat import combat
 from evaluation.detectability import d_prime
-from physics.image_quality import image_metrics
 from evaluation.nodules import mesh_features, nodule_features, segment_nodule, whole_nodules
+from physics.image_quality import image_metrics
 
 
 def _ball(radius_vox: float, shape=(40, 40, 40)):

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydicom.dataset import FileMetaDataset

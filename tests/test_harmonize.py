@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 import torch
-
 from app_helpers import ROOT
+
 from operators.harmonize import LoadedModel, harmonize_volume, load_model
 from operators.orientation import canonical_flips
 from physics.mtf import mtf_2d

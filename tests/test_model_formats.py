@@ -6,11 +6,10 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from app_helpers import ROOT
 
 from common.errors import InputError
 from operators.harmonize import _LOADED, harmonize_volume, load_model
-
-from app_helpers import ROOT
 
 MODEL = ROOT / "models" / "harmonizer_v10"
 

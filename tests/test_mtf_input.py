@@ -1,10 +1,10 @@
 """The harmonizer's MTF input falls back from the measured edge to the kernel's table entry to the default."""
 import numpy as np
 import pytest
+from test_physics_mtf import PIXEL, _series
 
 from operators.mtf_input import mtf_input
 from physics.kernel_table import DEFAULT_F50, kernel_f50
-from test_physics_mtf import PIXEL, _series
 
 
 def test_measured_when_the_edge_is_usable():

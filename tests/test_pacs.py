@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pydicom
 import pytest
-
 from app_helpers import make_study, run_app
 
 pytestmark = pytest.mark.pacs

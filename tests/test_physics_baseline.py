@@ -3,9 +3,9 @@ output's skin-air edge), keeps large-area HU, and reads the MTF input (a model t
 import numpy as np
 import pytest
 import torch
+from test_physics_mtf import PIXEL, _series
 
 from physics.mtf import estimate_mtf, mtf_2d
-from test_physics_mtf import PIXEL, _series
 from training.physics_baseline import PhysicsBaseline
 
 TARGET_F50 = 0.684 * 0.5 / PIXEL      # the baseline's target, 0.684 Nyquist, in cycles/mm

@@ -13,10 +13,10 @@ F = np.linspace(0.0, 0.512, 64)
 @pytest.fixture(scope="module")
 def scanned():
     """A chest slice's truth and its Br40f scan at 6.5 mGy, with the kernel's MTF (not a measured one)."""
+    from physics.noise import noise_sd
     from simulation.geometry import FORCE
     from simulation.phantom import make_phantom
     from simulation.scanner import scan_slice
-    from physics.noise import noise_sd
 
     ph = make_phantom(31, 1, kind="nodule", arms=False)
     x = scan_slice(ph.object_hu[0], [6.5], ["Br40f"], seed=31, slice_index=0)[(6.5, "Br40f")]

@@ -64,6 +64,7 @@ def test_noise_sd_on_the_simulator_matches_two_realisations():
     """CT noise (correlated by the kernel, stronger at the centre) in a water cylinder: the truth is the SD of
     the difference of two scans with independent noise, over the same disc, divided by sqrt 2."""
     from conftest import DISC_CENTRE, DISC_RADIUS, disc_distance
+
     from simulation.geometry import FORCE
     from simulation.phantom import disc_object
     from simulation.scanner import scan_slice

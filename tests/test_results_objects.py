@@ -8,7 +8,6 @@ import json
 import numpy as np
 import pydicom
 import pytest
-
 from app_helpers import dciodvfy_errors, hu, make_study, read_folder, run_app
 
 

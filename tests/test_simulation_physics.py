@@ -1,13 +1,13 @@
 """The virtual scanner measured like a real one: MTF from an edge phantom, noise vs dose, HU, registration."""
 import numpy as np
 import pytest
+from conftest import DISC_CENTRE, DISC_RADIUS
+from conftest import disc_distance as _radial_distance
 
 from physics.esf import binned_esf, mtf_from_esf
 from simulation.kernels import KERNEL_NAMES, get_kernel
 from simulation.phantom import disc_object, make_phantom
 from simulation.scanner import scan_slice
-
-from conftest import DISC_CENTRE, DISC_RADIUS, disc_distance as _radial_distance
 
 
 @pytest.fixture(scope="module")

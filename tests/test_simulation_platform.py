@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import DISC_CENTRE, DISC_RADIUS, disc_distance
 
 from physics.esf import binned_esf, mtf_from_esf
 from physics.kernel_table import model_mtf
@@ -16,8 +17,6 @@ from simulation.geometry import FORCE
 from simulation.kernel_family import VENDOR_LIKE, draw_kernel, family_kernel, vendor_like
 from simulation.phantom import disc_object
 from simulation.scanner import scan_slice
-
-from conftest import DISC_CENTRE, DISC_RADIUS, disc_distance
 
 ROOT = Path(__file__).resolve().parents[1]
 F = np.linspace(0.05, 0.85, 17)

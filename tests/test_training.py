@@ -21,7 +21,7 @@ def _phantoms(n=2, size=64, seed=0):
     rng = np.random.default_rng(seed)
     out = []
     f = np.linspace(0, 0.512, 64)
-    for i in range(n):
+    for _ in range(n):
         yy, xx = np.mgrid[0:size, 0:size]
         gt = np.where((yy - size / 2) ** 2 + (xx - size / 2) ** 2 < (size / 2.5) ** 2, -850, -1000).astype(np.int16)
         gt = np.stack([gt, gt])
@@ -354,8 +354,8 @@ def test_a_run_reads_the_phantoms_of_each_dataset_folder(tmp_path):
     """data: [A, B] trains on A's and B's train phantoms and validates on their val phantoms; the card names both
     folders with simulator commands that give back their manifests' seeds, kind and split."""
     from simulation.__main__ import build_parser
-    from training.export import _datasets
     from training.data import load_split
+    from training.export import _datasets
 
     _dataset_folder(tmp_path / "a", [10, 11], "train")
     _dataset_folder(tmp_path / "b", [20, 21, 22], "train", kind="copd")

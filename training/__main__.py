@@ -74,9 +74,9 @@ def main(argv=None) -> int:
         card = export_checkpoint(args.checkpoint, args.out, args.name, args.version, metrics=metrics)
         print(f"wrote {args.out}/model.ts sha256 {card['sha256']}")
     elif args.command == "card":
-        from .export import add_metrics
-
         from common.errors import InputError
+
+        from .export import add_metrics
 
         try:
             card = add_metrics(args.model_dir, json.loads(args.metrics.read_text()))
@@ -118,7 +118,8 @@ def main(argv=None) -> int:
         print(f"wrote {args.model_dir}/{entry['file']} sha256 {entry['sha256']}")
     elif args.command == "baseline":
         from .export import export
-        from .physics_baseline import PhysicsBaseline, __doc__ as doc
+        from .physics_baseline import PhysicsBaseline
+        from .physics_baseline import __doc__ as doc
 
         card = export(PhysicsBaseline(), args.out, name="ct-harmonizer-physics-baseline", version="1.0.0",
                       description=doc.strip().split("\n\n")[0].replace("\n", " "),

@@ -8,7 +8,6 @@ simulator's geometry.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import platform
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
@@ -62,7 +62,7 @@ def export(module: torch.nn.Module, out_dir: Path, name: str, version: str, desc
         "memory_format": memory_format(module),
         "provenance": {
             "command": " ".join(["python -m training"] + sys.argv[1:]),
-            "exported_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "exported_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "torch": torch.__version__,
             "python": platform.python_version(),
             "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),

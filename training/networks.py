@@ -23,7 +23,7 @@ Images are normalised as (HU + 1024) / 2048 in and out. Shapes: image (B, 1, H, 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -136,8 +136,9 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
 class HarmonizerGenerator(nn.Module):
     """G(I, MTF2D); see the module notes. image (B, 1, H, W), mtf2d (B, 1, 64, 64) -> (B, 1, H, W)."""
 
-    def __init__(self, config: GeneratorConfig = GeneratorConfig()):
+    def __init__(self, config: GeneratorConfig | None = None):
         super().__init__()
+        config = config or GeneratorConfig()
         self.config = config
         cs, co, cp = config.spectral_channels, config.omega_channels, config.post_channels
         self.gamma = SEUNet(1, cs, tuple(config.features))
