@@ -33,7 +33,7 @@ from common.dicom import HU_RANGE, hashed_uid
 from .conformance import repair
 
 APP_NAME = "CT Harmonizer"
-APP_VERSION = "0.3.0"
+APP_VERSION = "0.4.0"
 HARMONIZED_BY = f"Harmonized by {APP_NAME}"     # how DerivationDescription begins: the app's own outputs
 PIXEL_DATA = 0x7FE00010
 DROP = ("IconImageSequence", "SmallestImagePixelValue", "LargestImagePixelValue", "PixelPaddingValue",
@@ -45,8 +45,21 @@ DROP = ("IconImageSequence", "SmallestImagePixelValue", "LargestImagePixelValue"
 
 
 def derived_uid(*parts: str) -> str:
-    """The app's UIDs: hashed from ``parts`` (source UID, model sha256, app version)."""
+    """The app's UIDs: hashed from ``parts`` (the source object's UID, ``uid_basis``, the object's kind)."""
     return hashed_uid("|".join(parts))
+
+
+def uid_basis(model: dict, mtf: dict | None = None, note: str | None = None) -> str:
+    """Everything beside its source that determines a derived object, as one string its UIDs are hashed from:
+    the app's version, the model's sha256, the format it ran in and its arithmetic (float32 on the CPU, the
+    autocast type on CUDA), the MTF input (its source and f50) and the derivation note (a series harmonized
+    outside the model's domain). The same input through the same app, model and options gives the same UIDs;
+    anything that could change the output gives new ones, so that a PACS never holds two contents under one UID."""
+    parts = [APP_VERSION, str(model["sha256"]), str(model.get("format", "torchscript")),
+             str(model.get("precision", "float32"))]
+    if mtf is not None:
+        parts += [str(mtf.get("source")), str(mtf.get("f50_per_mm"))]
+    return "|".join(parts + ([note] if note else []))
 
 
 def header_copy(ds: Dataset) -> Dataset:
@@ -66,16 +79,19 @@ def _clip_lo(text: str, n: int = 64) -> str:
 
 def derived_datasets(sources: list, harmonized_hu: np.ndarray, model: dict, mtf_source: str,
                      now: datetime | None = None, note: str | None = None, padding: np.ndarray | None = None,
-                     padding_hu: float | None = None, repairs: list | None = None) -> Iterator[Dataset]:
+                     padding_hu: float | None = None, repairs: list | None = None,
+                     basis: str | None = None) -> Iterator[Dataset]:
     """One derived dataset per source slice (same order), made as it is asked for (a writer holds one slice's
     dataset at a time, not the series). ``model``: name, version, sha256. ``note``: appended to the
     DerivationDescription (a series harmonized outside the model's validated domain says so there).
     ``padding`` (K, rows, cols) and ``padding_hu``: the source's pixel padding, written back as PixelPaddingValue
     in the derived series' stored values (HU). Each dataset is made valid where its source was not
-    (``conformance.repair``); ``repairs`` receives the first slice's repairs."""
+    (``conformance.repair``); ``repairs`` receives the first slice's repairs. ``basis``: what the UIDs are
+    derived from beside the source UIDs (``uid_basis``; default: the model's alone)."""
     now = now or datetime.now()
     first = sources[0]
-    series_uid = derived_uid(str(first.SeriesInstanceUID), model["sha256"], APP_VERSION)
+    basis = basis or uid_basis(model, note=note)
+    series_uid = derived_uid(str(first.SeriesInstanceUID), basis)
     date, time = now.strftime("%Y%m%d"), now.strftime("%H%M%S")
     pad_value = None
     if padding is not None and padding_hu is not None:
@@ -90,7 +106,7 @@ def derived_datasets(sources: list, harmonized_hu: np.ndarray, model: dict, mtf_
                 delattr(ds, keyword)
         for tag in [t for t in ds.keys() if 0x60000000 <= int(t) < 0x60FF0000]:   # overlays
             del ds[tag]
-        sop_uid = derived_uid(str(src.SOPInstanceUID), model["sha256"], APP_VERSION)
+        sop_uid = derived_uid(str(src.SOPInstanceUID), basis)
         ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, sop_uid
         ds.SeriesInstanceUID = series_uid
         ds.SeriesNumber = (int(first.get("SeriesNumber", 0) or 0) % 1000) + 9000

@@ -40,7 +40,7 @@ class DerivedSeriesWriterOperator(Operator):
             return {}
 
         def uid(kind: str) -> str:
-            return derived_uid(job.series_uid, job.model["sha256"], APP_VERSION, kind)
+            return derived_uid(job.series_uid, job.uid_basis, kind)
 
         sources = []
         for ds in job.datasets:       # as the derived series references them: invalid UIDs repaired the same way
@@ -70,10 +70,10 @@ class DerivedSeriesWriterOperator(Operator):
                 log.info("rejected %s: %s", job.label, job.rejection)
                 self.rejected.append((job.label, job.rejection, folder))
                 continue
-            note = job.domain["verdict"] if job.domain and job.domain["harmonized_outside_domain"] else None
             repairs: list[str] = []
-            datasets = derived_datasets(job.datasets, job.harmonized_hu, job.model, job.mtf["source"], note=note,
-                                        padding=job.padding, padding_hu=job.padding_hu, repairs=repairs)
+            datasets = derived_datasets(job.datasets, job.harmonized_hu, job.model, job.mtf["source"],
+                                        note=job.derivation_note, padding=job.padding, padding_hu=job.padding_hu,
+                                        repairs=repairs, basis=job.uid_basis)
             first = next(datasets)          # made, and so repaired: its repairs go into the report
             job.report["conformance_repairs"] = repairs
             files["report.json"] = report_bytes(job.report)

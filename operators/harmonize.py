@@ -46,7 +46,15 @@ class LoadedModel:
     @property
     def info(self) -> dict:
         return {"name": self.card["name"], "version": self.card["version"], "sha256": self.card["sha256"],
-                "device": str(self.device), "path": str(self.path), "format": self.format}
+                "device": str(self.device), "path": str(self.path), "format": self.format,
+                "precision": self.precision}
+
+    @property
+    def precision(self) -> str:
+        """The forward's arithmetic: float32 on the CPU; on CUDA the autocast type ``harmonize_volume`` uses."""
+        if self.device.type != "cuda":
+            return "float32"
+        return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
 
 
 def resolve_model(path: Path) -> Path:
@@ -193,8 +201,7 @@ def harmonize_volume(model: LoadedModel, volume_hu: np.ndarray, mtf2d: np.ndarra
     mtf = torch.from_numpy(np.ascontiguousarray(mtf2d, dtype=np.float32))[None, None].to(model.device)
     autocast: contextlib.AbstractContextManager
     if cuda:
-        amp = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        autocast = torch.autocast("cuda", dtype=amp)
+        autocast = torch.autocast("cuda", dtype=getattr(torch, model.precision))
     else:
         autocast = contextlib.nullcontext()
     with torch.inference_mode(), autocast:

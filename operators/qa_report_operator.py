@@ -12,7 +12,7 @@ class QAReportOperator(JobsOperator):
     """Sets ``job.report`` and ``job.figure_png``."""
 
     def process(self, job) -> None:
-        uid = None if job.rejection else derived_uid(job.series_uid, job.model["sha256"], APP_VERSION)
+        uid = None if job.rejection else derived_uid(job.series_uid, job.uid_basis)
         job.report = qa_report(job, uid, APP_VERSION)
         job.figure_png = report_figure(job, job.report)
 

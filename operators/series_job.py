@@ -34,6 +34,19 @@ class SeriesJob:
                 f"\"{first.get('SeriesDescription', '') or ''}\" ({self.series_uid})")
 
     @property
+    def derivation_note(self) -> str | None:
+        """What the DerivationDescription adds: the domain gate's verdict for a series harmonized outside it."""
+        d = self.domain
+        return d["verdict"] if d and d.get("harmonized_outside_domain") else None
+
+    @property
+    def uid_basis(self) -> str:
+        """What the derived objects' UIDs are hashed from beside their source UIDs (``derived_series.uid_basis``)."""
+        from .derived_series import uid_basis
+
+        return uid_basis(self.model or {"sha256": None}, self.mtf, self.derivation_note)
+
+    @property
     def series_uid(self) -> str:
         return str(self.datasets[0].SeriesInstanceUID)
 

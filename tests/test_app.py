@@ -87,7 +87,7 @@ def test_derived_attributes_reference_the_source(result, study):
 
 
 def test_hu_of_known_regions(result, study):
-    """The baseline filter keeps large-area HU: air outside the body and soft tissue keep their means."""
+    """The default model keeps large-area HU: air outside the body and soft tissue keep their means."""
     out, _ = result
     from scipy import ndimage as ndi
 
@@ -151,9 +151,13 @@ def test_rerun_into_the_same_output_replaces_not_mixes(result, study, tmp_path):
     out, _ = result
     again = tmp_path / "again"
     shutil.copytree(out, again)
+    # what an earlier, longer version of the same series left: a writer that merged would keep it
+    stale = _series_folders(again)[0] / "CT00099.dcm"
+    shutil.copy(stale.with_name("CT00001.dcm"), stale)
     proc = run_app(study, again)
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in again.iterdir()) == sorted(p.name for p in out.iterdir())
+    assert not stale.exists()
     for folder in _series_folders(again):
         assert len(list(folder.glob("CT*.dcm"))) == 4
 

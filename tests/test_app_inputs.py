@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
 
 import numpy as np
 import pydicom
@@ -240,16 +241,24 @@ def test_small_field_of_view_falls_back_to_the_kernel(base, tmp_path):
     assert not report["mtf_input"]["quality"]["usable"]
 
 
-def test_killed_writer_leaves_no_partial_series(tmp_path):
-    """A hidden partial folder of a dead process is removed by the next write; the series folder appears whole."""
-    from common.atomic_folder import remove_stale_partials
+def test_the_next_write_removes_a_dead_writers_hidden_partial_folder(tmp_path):
+    """What a writer killed mid-series leaves (its hidden partial folder: test_app_faults kills a real one) is
+    removed by the next write into that folder, once its process is gone; a live writer's is kept."""
+    import os
+
+    from common.atomic_folder import write_folder
 
     out = tmp_path / "out"
-    stale = out / ".2.25.1.partial-999999"
-    stale.mkdir(parents=True)
-    (stale / "CT00001.dcm").write_bytes(b"half")
-    remove_stale_partials(out)
-    assert not stale.exists()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = out / f".2.25.1.partial-{dead.pid}"
+    live = out / f".2.25.2.partial-{os.getpid()}"       # this process: alive
+    for folder in (stale, live):
+        folder.mkdir(parents=True)
+        (folder / "CT00001.dcm").write_bytes(b"half")
+    final = write_folder(out / "2.25.3", lambda f: (f / "CT00001.dcm").write_bytes(b"whole"))
+    assert not stale.exists() and live.exists()
+    assert (final / "CT00001.dcm").read_bytes() == b"whole"
 
 
 def _mutate(base, tmp_path, change):

@@ -129,7 +129,9 @@ def test_every_kernel_and_dose_of_the_simulator(simulated_chest, kernel_f50):
         measured[dose, kernel] = r.f50_per_mm
         errors[dose, kernel] = r.f50_per_mm / kernel_f50[kernel] - 1
     err = np.abs(list(errors.values()))
-    assert np.median(err) <= 0.05 and err.max() <= 0.10, errors
+    # measured: median 1.33 %, worst 3.01 % (seeded, so the same on every run); the limits keep a margin for
+    # other CPUs' arithmetic and stay inside the estimator's goals (median 3 %, worst 6 %)
+    assert np.median(err) <= 0.02 and err.max() <= 0.04, errors
     # monotone: at each dose, a kernel with a clearly higher chain f50 measures higher on the patient
     for (dose, a), fa in measured.items():
         for (dose_b, b), fb in measured.items():
