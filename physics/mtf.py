@@ -36,6 +36,9 @@ MAX_SLICES = 24
 OUTLIER_MADS = 6.0        # air-side outlier profiles: beyond this many MADs of the profiles' excess
 MIN_RADIUS_MM = 20.0      # profiles where the skin bends tighter (folds, breasts' edges) are left out
 MAX_Z_BLUR_MM = 0.6       # profiles whose skin tilts so that the slice averages edges further apart: rejected
+SECTORS = 8               # the outline's sectors (by angle round the body) whose own f50s are compared
+SECTOR_TOLERANCE = 0.15   # sectors whose f50s agree within this read one edge; the largest such group is kept
+MIN_SECTOR_SAMPLES = 1500
 
 
 @dataclass
@@ -110,21 +113,34 @@ def _crossing(prof: np.ndarray, t: np.ndarray) -> np.ndarray:
     return np.where(ok, t[j] + frac * (t[1] - t[0]), np.nan)
 
 
-def _air_side_outliers(outside: np.ndarray) -> np.ndarray:
-    """Profiles whose air side holds something the others' do not (a gown, a blanket, a cable a little off
-    the skin): the largest 2 mm mean of a profile's excess over the median profile, against the spread of
-    that statistic over all profiles (median + ``OUTLIER_MADS`` MADs)."""
-    if len(outside) < 20:
-        return np.zeros(len(outside), bool)
-    excess = ndi.uniform_filter1d(outside - np.median(outside, axis=0), 4, axis=1).max(axis=1)
+def _outliers(side: np.ndarray, sign: float = 1.0) -> np.ndarray:
+    """Profiles one side of whose edge holds what the others' do not: the largest 2 mm mean of a profile's
+    departure from the median profile (``sign`` +1: above it, -1: below it), against the spread of that
+    statistic over all profiles (median + ``OUTLIER_MADS`` MADs)."""
+    if len(side) < 20:
+        return np.zeros(len(side), bool)
+    excess = ndi.uniform_filter1d(sign * (side - np.median(side, axis=0)), 4, axis=1).max(axis=1)
     med = np.median(excess)
     mad = 1.4826 * np.median(np.abs(excess - med)) + 1e-6
     return excess > med + OUTLIER_MADS * mad
 
 
+def _air_side_outliers(outside: np.ndarray) -> np.ndarray:
+    """Profiles whose air side holds something the others' do not (a gown, a blanket, a cable a little off
+    the skin): brighter than the median profile there."""
+    return _outliers(outside, +1.0)
+
+
+def _body_side_outliers(inside: np.ndarray) -> np.ndarray:
+    """Profiles whose body side, next to the edge, is darker than the others' (a gown or blanket lying on
+    the skin, denser than the edge threshold, so that the iso-line runs round it: the step is then the
+    cloth's, not the skin's)."""
+    return _outliers(inside, -1.0)
+
+
 def _edge_samples(img: np.ndarray, spacing: tuple[float, float], stats: dict, neighbours=(), z_ratio: float = 1.0):
-    """Signed distances (mm, + outwards), values and z-blur widths (mm) of the pixels next to accepted
-    skin-air profiles.
+    """Signed distances (mm, + outwards), values, z-blur widths (mm) and angles round the body's centre
+    (radians) of the pixels next to accepted skin-air profiles.
 
     ``neighbours``: the adjacent slices, where the skin's tilt along z is read: the same profile's edge
     moves by ``dr`` from one slice to the next, so a slice ``z_ratio`` spacings thick averages edges up to
@@ -186,7 +202,9 @@ def _edge_samples(img: np.ndarray, spacing: tuple[float, float], stats: dict, ne
     straight = curvature[::every] < 1.0 / MIN_RADIUS_MM
     accepted = in_fov & clean_air & soft & straight
     if accepted.any():
-        accepted[accepted] = ~_air_side_outliers(prof[accepted][:, t > 0.0])
+        near = prof[accepted]
+        odd = _air_side_outliers(near[:, t > 0.0]) | _body_side_outliers(near[:, (t < 0.0) & (t > -6.0)])
+        accepted[accepted] = ~odd
     # the skin's tilt along z: its edge in the adjacent slices, along the same normals
     width = np.zeros(len(centre))
     if neighbours and accepted.any():
@@ -216,7 +234,9 @@ def _edge_samples(img: np.ndarray, spacing: tuple[float, float], stats: dict, ne
     keep = accepted[profile]
     along = np.einsum("ij,ij->i", pix - pts[nearest], normal[nearest])
     keep &= np.abs(along) < REACH_MM
-    return along[keep], img[yy[keep], xx[keep]], width[profile[keep]]
+    by, bx = np.nonzero(body)
+    angle = np.arctan2(yy[keep] - by.mean(), xx[keep] - bx.mean()) % (2 * np.pi)
+    return along[keep], img[yy[keep], xx[keep]], width[profile[keep]], angle
 
 
 def estimate_mtf(volume_hu: np.ndarray, spacing_mm, max_slices: int = MAX_SLICES,
@@ -250,7 +270,7 @@ def estimate_mtf(volume_hu: np.ndarray, spacing_mm, max_slices: int = MAX_SLICES
     order = np.unique(np.linspace(0, n - 1, min(max_slices, n)).round().astype(int))
     order = order[np.argsort(np.abs(order - (n - 1) / 2), kind="stable")]
     stats = {"outline": 0, "cut": 0, "air": 0, "profiles": 0, "pixels": 0, "body": 0, "tilted": 0}
-    dist, vals, widths = [], [], []
+    dist, vals, widths, angles = [], [], [], []
     for k in order:
         img = vol[k].astype(np.float32)
         if not np.isfinite(img).all():
@@ -264,6 +284,7 @@ def estimate_mtf(volume_hu: np.ndarray, spacing_mm, max_slices: int = MAX_SLICES
             dist.append(s[0])
             vals.append(s[1])
             widths.append(s[2])
+            angles.append(s[3])
         if stats["profiles"] >= target_profiles:
             break
     n_prof = stats["profiles"]
@@ -278,11 +299,31 @@ def estimate_mtf(volume_hu: np.ndarray, spacing_mm, max_slices: int = MAX_SLICES
             return _unusable(nyquist, n_prof, f"too few clean skin-air profiles ({n_prof} < {MIN_PROFILES}): the skin "
                              f"tilts along z so that the slices average its edge over more than {MAX_Z_BLUR_MM} mm")
         return _unusable(nyquist, n_prof, f"too few clean skin-air profiles ({n_prof} < {MIN_PROFILES})")
-    centres, esf = binned_esf(np.concatenate(dist), np.concatenate(vals), half_width_mm=REACH_MM)
-    curve = mtf_from_esf(centres, esf, tail_mm=REACH_MM - 3.0, f_max_per_mm=max(1.5, 2 * nyquist), mirror_side=+1)
-    curve = z_blur_removed(curve, np.concatenate(widths))
+    d, v, w, a = (np.concatenate(x) for x in (dist, vals, widths, angles))
+    pooled = lambda m: z_blur_removed(mtf_from_esf(*binned_esf(d[m], v[m], half_width_mm=REACH_MM),
+                                                   tail_mm=REACH_MM - 3.0, f_max_per_mm=max(1.5, 2 * nyquist),
+                                                   mirror_side=+1), w[m])
+    curve = pooled(consistent_sectors(a, pooled))
     f = np.linspace(0.0, nyquist, N_FREQUENCIES)
     return MTFResult(f, np.clip(curve.sample(f), 0.0, None), curve.f50, curve.f10, n_prof)
+
+
+def consistent_sectors(angles: np.ndarray, mtf_of) -> np.ndarray:
+    """The samples to pool: those of the largest group (by samples) of the outline's sectors whose own f50s
+    (``mtf_of(mask).f50``) agree within ``SECTOR_TOLERANCE`` of one of them. The MTF is the same all round
+    the body; what is not is a gown, a blanket or a cable lying along part of it, which makes that part's edge
+    read blurred, and it may cover half of the outline that can be read. Sectors with too few samples to be
+    read on their own are pooled with the group; with fewer than three read, every sample is."""
+    sector = (angles / (2 * np.pi) * SECTORS).astype(int) % SECTORS
+    count = np.bincount(sector, minlength=SECTORS)
+    f50 = {s: mtf_of(sector == s).f50 for s in range(SECTORS) if count[s] >= MIN_SECTOR_SAMPLES}
+    f50 = {s: v for s, v in f50.items() if np.isfinite(v) and v > 0}
+    if len(f50) < 3:
+        return np.ones(len(angles), bool)
+    groups = [[s for s, v in f50.items() if abs(v / centre - 1) <= SECTOR_TOLERANCE] for centre in f50.values()]
+    best = max(groups, key=lambda g: (count[g].sum(), max(f50[s] for s in g)))
+    odd = [s for s in f50 if s not in best]
+    return ~np.isin(sector, odd)
 
 
 def z_blur_removed(curve: MTFCurve, widths_mm: np.ndarray) -> MTFCurve:
