@@ -86,6 +86,7 @@ def test_output_disk_too_small_is_refused_before_any_work(study, tmp_path):
     assert tree_digest(study) == before
 
 
+@pytest.mark.slow      # 45-90 s: make test-slow
 def test_disk_filling_up_while_writing_leaves_no_partial_series(study, tmp_path):
     """The disk has room when the run starts (the pre-flight check passes); a ballast file takes half of it
     once the study has been scanned, so the write runs out of space."""
@@ -125,6 +126,7 @@ def _mid_write(proc: subprocess.Popen, out: Path, timeout: float = 300) -> bool:
     return False
 
 
+@pytest.mark.slow      # 45-90 s: make test-slow
 def test_sigkill_while_writing_leaves_no_partial_series(study, tmp_path):
     out = tmp_path / "out"
     before = tree_digest(study)
