@@ -17,19 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
-
-def median_seconds(fn, *inputs, warmup: int = 2, repeat: int = 5) -> float:
-    import torch
-
-    times = []
-    with torch.inference_mode():
-        for i in range(warmup + repeat):
-            t = time.perf_counter()
-            fn(*inputs)
-            if i >= warmup:
-                times.append(time.perf_counter() - t)
-    return sorted(times)[len(times) // 2]
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
 def main() -> None:
@@ -39,6 +27,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
     import torch
+    from app_end_to_end import seconds_per_call
 
     from operators.harmonize import load_model
 
@@ -70,7 +59,7 @@ def main() -> None:
         reference = ts.module(x, mtf)
     base = None
     for name, (module, load_s) in modules.items():
-        seconds = median_seconds(module, x, mtf, repeat=args.repeat)
+        seconds = seconds_per_call(module, x, mtf, warmup=2, repeat=args.repeat)
         base = base or seconds
         with torch.inference_mode():
             diff = float((module(x, mtf) - reference).abs().max()) * 2048.0

@@ -126,11 +126,9 @@ def plot_bland_altman(rows: list[dict], out: Path) -> Path | None:
     before (input) and after (harmonized), with the bias and 95 % limits; None when no row has a reference."""
     if not any(r.get("ba_laa950_percent_input") is not None for r in rows):
         return None
-    import matplotlib
+    from evaluation.plots import _plt, agreement_panel
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _plt()
     fig, axes = plt.subplots(len(SUMMARY_BIOMARKERS), 2, figsize=(10, 3.2 * len(SUMMARY_BIOMARKERS)),
                              sharey="row", squeeze=False)
     for i, b in enumerate(SUMMARY_BIOMARKERS):
@@ -138,10 +136,7 @@ def plot_bland_altman(rows: list[dict], out: Path) -> Path | None:
             ax = axes[i, j]
             pts = [(r[f"{b}_{side}"], r[f"ba_{b}_{side}"]) for r in rows if r.get(f"ba_{b}_{side}") is not None]
             value, diff = np.array(pts, dtype=float).T
-            ax.scatter(value - diff / 2, diff, s=12)     # mean of the series and its reference
-            bias, sd = diff.mean(), diff.std()
-            for y, style in ((bias, "-"), (bias + 1.96 * sd, "--"), (bias - 1.96 * sd, "--")):
-                ax.axhline(y, color="k", ls=style, lw=0.8)
+            bias, sd = agreement_panel(ax, value - diff / 2, diff)     # against the mean of series and reference
             ax.set_title(f"{LABELS[b]} {title}: bias {bias:+.2f}, SD {sd:.2f}")
             ax.set_xlabel("mean of series and reference")
             ax.set_ylabel("series - reference")

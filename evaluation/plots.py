@@ -18,6 +18,16 @@ def _plt():
     return plt
 
 
+def agreement_panel(ax, mean: np.ndarray, diff: np.ndarray) -> tuple[float, float]:
+    """One Bland-Altman panel on ``ax``: ``diff`` against ``mean``, the bias and its 95 % limits of agreement
+    (bias +- 1.96 SD) as lines; returns (bias, SD)."""
+    ax.scatter(mean, diff, s=10)
+    bias, sd = float(np.mean(diff)), float(np.std(diff))
+    for y, style in ((bias, "-"), (bias + 1.96 * sd, "--"), (bias - 1.96 * sd, "--")):
+        ax.axhline(y, color="k", ls=style, lw=0.8)
+    return bias, sd
+
+
 def bland_altman(result: dict, out: Path, harmonized: str) -> Path:
     plt = _plt()
     rows = result["rows"]
@@ -31,11 +41,7 @@ def bland_altman(result: dict, out: Path, harmonized: str) -> Path:
             if not pts:
                 ax.set_visible(False)
                 continue
-            mean, diff = np.array(pts).T
-            ax.scatter(mean, diff, s=10)
-            mu, sd = diff.mean(), diff.std()
-            for y, ls in ((mu, "-"), (mu + 1.96 * sd, "--"), (mu - 1.96 * sd, "--")):
-                ax.axhline(y, color="k", ls=ls, lw=0.8)
+            agreement_panel(ax, *np.array(pts).T)
             ax.set_title(f"{method}: {label} vs {REFERENCE_BATCH} mGy")
             ax.set_xlabel("mean")
             ax.set_ylabel("difference")
