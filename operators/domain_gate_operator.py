@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from monai.deploy.core import Fragment
 
@@ -12,12 +13,16 @@ from .harmonize import read_card
 from .input_measures import input_lungs, input_noise
 from .jobs_operator import JobsOperator
 
+if TYPE_CHECKING:
+    from .series_job import SeriesJob
+
 log = logging.getLogger(__name__)
 
 
-def gate(job, card_domain: dict | None, allow_outside: bool) -> None:
+def gate(job: SeriesJob, card_domain: dict | None, allow_outside: bool) -> None:
     """Set ``job.domain`` (measured values, checks, verdict) and, for a series outside the domain that the
-    user did not ask to harmonize anyway (``--outside-domain``), ``job.rejection``."""
+    user did not ask to harmonize anyway (``--outside-domain``), ``job.rejection``. After the MTF stage."""
+    assert job.mtf is not None, "the MTF stage runs before the domain gate"
     measured = domain.measure(job.volume_hu, input_lungs(job), job.spacing_mm, job.datasets[0], job.mtf,
                               input_noise(job)["sd_hu"], job.slice_geometry["slice_thickness_mm"])
     checks = domain.check(card_domain, measured)
@@ -39,6 +44,6 @@ class DomainGateOperator(JobsOperator):
         self.allow_outside = allow_outside
         super().__init__(fragment, *args, **kwargs)
 
-    def process(self, job) -> None:
+    def process(self, job: SeriesJob) -> None:
         gate(job, self.card_domain, self.allow_outside)
-        log.info("%s: %s", job.label, job.domain["verdict"])
+        log.info("%s: %s", job.label, (job.domain or {}).get("verdict"))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from monai.deploy.core import Fragment
@@ -13,12 +14,17 @@ from .harmonize import read_card
 from .input_measures import input_lungs, input_noise
 from .jobs_operator import JobsOperator
 
+if TYPE_CHECKING:
+    from .series_job import SeriesJob
+
 log = logging.getLogger(__name__)
 
 
-def guard(job, limits: dict | None = None) -> None:
+def guard(job: SeriesJob, limits: dict | None = None) -> None:
     """Set ``job.guard`` (every check's value, limit, verdict) and, when a check fails, ``job.rejection``.
-    ``limits``: the model card's calibrated ones (``guard.limits``), else ``physics.consistency``'s."""
+    ``limits``: the model card's calibrated ones (``guard.limits``), else ``physics.consistency``'s. After the
+    harmonizer, on a series it harmonized."""
+    assert job.mtf is not None and job.harmonized_hu is not None, "the guard checks a harmonized series"
     noise = input_noise(job)
     lungs = input_lungs(job) if job.domain is None or job.domain.get("lungs_in_field", True) else None
     spacing = job.slice_geometry["slice_spacing_mm"]
@@ -42,8 +48,8 @@ class GuardOperator(JobsOperator):
         self.limits = (read_card(Path(model_path)).get("guard") or {}).get("limits")
         super().__init__(fragment, *args, **kwargs)
 
-    def process(self, job) -> None:
+    def process(self, job: SeriesJob) -> None:
         if job.harmonized_hu is None:
             return
         guard(job, self.limits)
-        log.info("%s: guard %s", job.label, "passed" if job.guard["passed"] else "failed")
+        log.info("%s: guard %s", job.label, "passed" if (job.guard or {}).get("passed") else "failed")

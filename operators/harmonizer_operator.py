@@ -3,11 +3,15 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from monai.deploy.core import Fragment
 
 from .harmonize import LoadedModel, harmonize_volume, load_model
 from .jobs_operator import JobsOperator
+
+if TYPE_CHECKING:
+    from .series_job import SeriesJob
 
 log = logging.getLogger(__name__)
 
@@ -21,11 +25,12 @@ class HarmonizerOperator(JobsOperator):
         self._model: LoadedModel | None = None
         super().__init__(fragment, *args, **kwargs)
 
-    def process(self, job) -> None:
+    def process(self, job: SeriesJob) -> None:
         model = self._model
         if model is None:
             model = self._model = load_model(self.model_path)
             log.info("model %s %s on %s", model.card["name"], model.card["version"], model.device)
         job.model = model.info
         if job.rejection is None:
+            assert job.mtf2d is not None, "the MTF stage runs before the harmonizer"
             job.harmonized_hu = harmonize_volume(model, job.volume_hu, job.mtf2d, job.orientation)

@@ -3,8 +3,12 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import TYPE_CHECKING
 
 from monai.deploy.core import Operator, OperatorSpec
+
+if TYPE_CHECKING:
+    from .series_job import SeriesJob
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +30,7 @@ class JobsOperator(Operator):
         record_stage(self.name, start)
         op_output.emit(jobs, "jobs")
 
-    def process(self, job) -> None:
+    def process(self, job: SeriesJob) -> None:
         raise NotImplementedError
 
 

@@ -10,6 +10,7 @@ it was not harmonized) or has them with ``rejected`` set (the guard: it was harm
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,6 +20,9 @@ from physics.noise import noise_sd
 
 from .input_measures import input_lungs, input_noise
 from .mtf_input import skin_air_mtf
+
+if TYPE_CHECKING:
+    from .series_job import SeriesJob
 
 
 def _finite(v):
@@ -36,7 +40,7 @@ def _lung_section(job, lungs) -> dict:
     return {"voxels": int(lungs.sum()), "input": bio_in, "output": bio_out}
 
 
-def qa_report(job, derived_series_uid: str | None, app_version: str) -> dict:
+def qa_report(job: SeriesJob, derived_series_uid: str | None, app_version: str) -> dict:
     """report.json of one series; ``derived_series_uid`` None for a series that is not written."""
     vin, vout = job.volume_hu, job.harmonized_hu
     first = job.datasets[0]
@@ -63,7 +67,7 @@ def qa_report(job, derived_series_uid: str | None, app_version: str) -> dict:
     }
 
 
-def report_figure(job, report: dict) -> bytes:
+def report_figure(job: SeriesJob, report: dict) -> bytes:
     """PNG: mid slice before / after / difference, MTF curves in and out, lung HU histograms."""
     import matplotlib
 
