@@ -88,23 +88,41 @@ def list_files(folder: Path) -> list[Path]:
     return out
 
 
+def _number(ds, keyword: str, default: float) -> float | None:
+    """``keyword``'s one value as a finite number (``default`` when absent or empty); None when it holds
+    several values or is not a number (a header that breaks its VM or VR)."""
+    value = ds.get(keyword)
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
 def _pixel_problem(ds, pixel_bytes: int | None) -> str | None:
     """Why the pixel data cannot be used, or None. ``pixel_bytes``: the pixel data's length in the file (None:
     no pixel data; -1: encapsulated, undefined length)."""
     if pixel_bytes is None:
         return "no pixel data"
-    rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
+    numbers = {k: _number(ds, k, default) for k, default in
+               (("Rows", 0), ("Columns", 0), ("SamplesPerPixel", 1), ("BitsAllocated", 0), ("NumberOfFrames", 1))}
+    broken = [k for k, v in numbers.items() if v is None]
+    if broken:
+        return f"invalid {', '.join(broken)}"
+    rows, cols = int(numbers["Rows"] or 0), int(numbers["Columns"] or 0)
     if rows < 1 or cols < 1:
         return "no image size"
     if rows * cols > MAX_PIXELS:
         return f"image size {rows}x{cols} too large"
-    if int(ds.get("SamplesPerPixel", 1) or 1) != 1 or str(ds.get("PhotometricInterpretation", "")) not in (
+    if int(numbers["SamplesPerPixel"] or 1) != 1 or str(ds.get("PhotometricInterpretation", "")) not in (
             "MONOCHROME1", "MONOCHROME2"):
         return "not a monochrome image"
-    bits = int(ds.get("BitsAllocated", 0) or 0)
+    bits = int(numbers["BitsAllocated"] or 0)
     if bits not in (8, 16):
         return f"{bits}-bit pixels"
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    frames = int(numbers["NumberOfFrames"] or 1)
     ts = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
     if ts is not None and ts.is_compressed:
         from pydicom.pixels import get_decoder
@@ -264,9 +282,11 @@ def _series_reason(items: list[tuple[Path, pydicom.Dataset, int | None]]) -> tup
     if abs(normal[2]) < 0.999:
         tilt = math.degrees(math.acos(min(1.0, abs(normal[2]))))
         return f"not axial (slice normal {tilt:.1f} deg from z: gantry tilt or oblique)", []
-    tilt_attr = items[0][1].get("GantryDetectorTilt")
-    if tilt_attr not in (None, "") and abs(float(tilt_attr)) > 0.01:
-        return f"gantry tilt {float(tilt_attr):.1f} deg", []
+    gantry = _number(items[0][1], "GantryDetectorTilt", 0.0)
+    if gantry is None:
+        return "invalid GantryDetectorTilt", []
+    if abs(gantry) > 0.01:
+        return f"gantry tilt {gantry:.1f} deg", []
     pos = np.array(positions)
     along = pos @ normal
     order = np.argsort(along, kind="stable")

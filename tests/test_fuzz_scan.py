@@ -72,3 +72,21 @@ def test_scan_never_fails_unexpectedly(changes):
             assert "\n" not in str(e)
     finally:
         shutil.rmtree(folder)
+
+
+def test_multi_valued_numbers_are_a_reason_not_a_crash(tmp_path):
+    """What the fuzzer found: NumberOfFrames (IS) and GantryDetectorTilt (DS) holding two values."""
+    import pytest
+    from pydicom.data import get_testdata_file
+
+    from operators.study_scan import scan_study
+
+    for keyword, value, reason in (("NumberOfFrames", "1\\2", "invalid NumberOfFrames"),
+                                   ("GantryDetectorTilt", "0\\5", "invalid GantryDetectorTilt")):
+        folder = tmp_path / keyword
+        folder.mkdir()
+        ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+        setattr(ds, keyword, value)
+        ds.save_as(folder / "a.dcm")
+        with pytest.raises(InputError, match=reason):
+            scan_study(folder)
