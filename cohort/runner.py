@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .manifest import Study
-from .worker import StudyWorker, finished, write_record
+from .worker import StudyWorker, finished, new_record, write_record
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +33,7 @@ class CohortRun:
 
 
 def _failed(study: Study, attempts: int, reason: str) -> dict:
-    from .worker import RECORD_VERSION
-
-    return {"version": RECORD_VERSION, "study": study.key, "path": str(study.path), "status": "failed",
-            "reason": reason, "retry": False, "attempts": attempts, "worker": None, "seconds": {}, "series": []}
+    return {**new_record(study, attempts, None), "status": "failed", "reason": reason}
 
 
 def _raise_stack_limit() -> None:

@@ -103,22 +103,15 @@ def summary(rows: list[dict]) -> dict:
 
 def write_table(rows: list[dict], out: Path) -> list[Path]:
     """``cohort.parquet`` and ``cohort.csv`` in ``out`` (one row per series), each whole or not at all."""
-    import os
-
     import pandas as pd
+
+    from common.atomic_folder import write_file
 
     frame = pd.DataFrame(rows)
     first = [c for c in COLUMNS if c in frame.columns]
     frame = frame[first + sorted(c for c in frame.columns if c not in first)]
-    paths = []
-    for name, save in (("cohort.parquet", lambda p: frame.to_parquet(p, index=False)),
-                       ("cohort.csv", lambda p: frame.to_csv(p, index=False))):
-        final = Path(out) / name
-        tmp = final.with_name(f".{name}.partial-{os.getpid()}")
-        save(tmp)
-        os.replace(tmp, final)
-        paths.append(final)
-    return paths
+    return [write_file(Path(out) / "cohort.parquet", lambda p: frame.to_parquet(p, index=False)),
+            write_file(Path(out) / "cohort.csv", lambda p: frame.to_csv(p, index=False))]
 
 
 def plot_bland_altman(rows: list[dict], out: Path) -> Path | None:

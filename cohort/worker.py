@@ -31,12 +31,16 @@ def study_folder(out: Path, key: str) -> Path:
 
 def write_record(out: Path, record: dict) -> Path:
     """``record`` as ``OUT/records/<key>.json``, whole or not at all (written beside it, then renamed)."""
-    path = record_path(out, record["study"])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    tmp.write_text(json.dumps(record, indent=1))
-    os.replace(tmp, path)
-    return path
+    from common.atomic_folder import write_file
+
+    return write_file(record_path(out, record["study"]), lambda tmp: tmp.write_text(json.dumps(record, indent=1)))
+
+
+def new_record(study: Study, attempt: int, worker: str | None) -> dict[str, Any]:
+    """A study's record before its run: ``done`` with no series yet (``status``/``reason``/``retry`` are
+    set when the run fails, ``series`` and ``seconds`` when it does its work)."""
+    return {"version": RECORD_VERSION, "study": study.key, "path": str(study.path), "status": "done",
+            "reason": None, "retry": False, "attempts": attempt, "worker": worker, "seconds": {}, "series": []}
 
 
 def finished(out: Path, study: Study) -> dict | None:
@@ -155,9 +159,7 @@ class StudyWorker:
         from app.__main__ import RunError, run_study
 
         started = time.perf_counter()
-        record: dict[str, Any] = {
-            "version": RECORD_VERSION, "study": study.key, "path": str(study.path), "status": "done",
-            "reason": None, "retry": False, "attempts": attempt, "worker": self.name, "seconds": {}, "series": []}
+        record = new_record(study, attempt, self.name)
         try:
             run = run_study(study.path, study_folder(self.out, study.key), self.model, None, self.outside_domain,
                             self.outputs)

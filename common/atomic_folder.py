@@ -33,6 +33,21 @@ def remove_stale_partials(parent: Path) -> None:
             shutil.rmtree(p, ignore_errors=True)
 
 
+def write_file(final: Path, fill: Callable[[Path], object]) -> Path:
+    """Make the file ``final`` from what ``fill(temporary_path)`` writes, whole or not at all: written
+    beside it under a hidden name that keeps its suffix, then renamed over it; returns ``final``."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.stem}.partial-{os.getpid()}{final.suffix}")
+    try:
+        fill(tmp)
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return final
+
+
 def write_folder(final: Path, fill: Callable[[Path], None]) -> Path:
     """Make ``final`` from what ``fill(temporary_folder)`` writes, all or nothing; returns ``final``."""
     final = Path(final)
