@@ -57,7 +57,8 @@ def main(argv=None) -> int:
     g = sub.add_parser("guard", help="calibrate the consistency guard on validation phantoms, assess on held-out")
     g.add_argument("--model", type=Path, required=True, help="model folder; --write-card puts the limits in its card")
     g.add_argument("--val", type=Path, required=True, help="dataset whose val phantoms set the limits")
-    g.add_argument("--test", type=Path, help="dataset whose test phantoms are only reported")
+    g.add_argument("--test", type=Path, action="append", default=[],
+                   help="dataset whose test phantoms are only reported (repeat: each reported on its own)")
     g.add_argument("--max-phantoms", type=int)
     g.add_argument("--write-card", action="store_true")
     g.add_argument("--out", type=Path, help="folder for guard.json (every value) and detection.png")
@@ -98,19 +99,19 @@ def _guard(args) -> int:
 
     val = run(args.val, "val", args.model, False, max_phantoms=args.max_phantoms)
     limits = calibrate(val["clean"])
-    print("limits (validation maximum x margin): " + json.dumps(limits))
-    result = {"validation": val, "limits": limits}
+    print("limits (validation maximum x margin; structure: per-slice tail): " + json.dumps(limits))
+    result: dict = {"validation": val, "limits": limits}
     if args.write_card:
         from training.export import add_card_section
 
         add_card_section(args.model, "guard", {"limits": limits, "calibrated_on": f"{args.val} (val split), {val['series']} series",
                                "command": "python -m evaluation guard " + " ".join(sys.argv[2:])})
         print(f"limits written into {args.model}/model_card.json")
-    if args.test:
-        test = assess(run(args.test, "test", args.model, True, seed=1, max_phantoms=args.max_phantoms), limits)
-        result["held_out"] = test
-        print(f"held-out: {test['false_alarms']} false alarms in {test['series']} clean series "
-              f"({100 * test['false_alarm_rate']:.1f} %)")
+    for i, data in enumerate(args.test):
+        test = assess(run(data, "test", args.model, True, seed=1 + i, max_phantoms=args.max_phantoms), limits)
+        result["held_out" if i == 0 else f"held_out_{data.name}"] = test
+        print(f"held-out {data}: {test['false_alarms']} false alarms in {test['series']} clean series "
+              f"({100 * test['false_alarm_rate']:.1f} %; {', '.join(test['false_alarm_checks']) or 'none'})")
         print(f"{'corruption':20s} " + " ".join(f"{'amount':>8s} {'caught':>7s}" for _ in range(1)))
         for kind, amounts in CORRUPTIONS.items():
             cells = [f"{a:>5} {100 * test['detection'][f'{kind} {a}']['rate']:5.0f} %" for a in amounts]
@@ -118,6 +119,11 @@ def _guard(args) -> int:
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "guard.json").write_text(json.dumps(result, indent=1, default=float) + "\n")
+        summary = {"limits": limits, "validation_series": val["series"], "held_out": {
+            key: {k: part[k] for k in ("data", "series", "false_alarms", "false_alarm_rate", "false_alarm_checks",
+                                       "detection")}
+            for key, part in result.items() if key.startswith("held_out")}}
+        (args.out / "summary.json").write_text(json.dumps(summary, indent=1, default=float) + "\n")
         if args.test:
             from .guard_calibration import detection_plot
 

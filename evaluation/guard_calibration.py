@@ -8,8 +8,12 @@ D mm in a lung or in soft tissue, soft tissue shifted by S HU, a texture of SD T
 
 ``calibrate``: each check's limit is the largest value over the validation series plus ``MARGIN`` of its
 distance from their median (no false alarm there by construction; a spread, not a factor, because some
-checks are negative: the re-blurred output's excursion at edges falls short of the noisy input's own). ``assess``: on the held-out series, the share of clean series that fail any
-check (false alarms) and, for each corruption and amplitude, the share of corrupted series caught.
+checks are negative: the re-blurred output's excursion at edges falls short of the noisy input's own). The
+structure checks, a series' maximum over its slices, get a ``physics.consistency.TailLimit`` instead: the
+upper tail of their per-slice values over every validation slice, so that their limit follows the number of
+slices a series is checked on at ``SERIES_FALSE_ALARM`` each. ``assess``: on the held-out series, the share
+of clean series that fail any check (false alarms) and, for each corruption and amplitude, the share of
+corrupted series caught.
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 MARGIN = 0.15
+SERIES_FALSE_ALARM = 0.004     # per structure check: the two of them at most 0.8 % of clean series
 # Limits never tighter than what matters: soft tissue kept "within a few HU" (a 1 HU shift changes no
 # reading and no biomarker; v10 shifts up to 0.8 HU on its validation series, and 1 HU on a chest without lungs)
 FLOORS = {"soft_tissue_shift_hu": 3.0}
@@ -112,19 +117,33 @@ def read_series(data: Path, split: str, model_path: Path, max_phantoms: int | No
 
 
 def values(s: Series, y: np.ndarray | None = None, limits: dict | None = None) -> dict:
-    from physics.consistency import series_behaviour
+    """Every check's series value, and under ``"per_slice"`` the structure checks' values per checked slice."""
+    from physics.consistency import MAXIMA, series_behaviour
 
     checks = series_behaviour(s.x, s.y if y is None else y, s.spacing, np.asarray(s.mtf["frequencies_per_mm"]),
                               np.asarray(s.mtf["mtf"]), s.noise["sd_hu"], s.lungs, s.slice_spacing_mm,
                               s.noise["nps_frequencies_per_mm"], s.noise["nps_1d"], limits=limits)
-    return {name: c.value for name, c in checks.items()}
+    row: dict = {name: c.value for name, c in checks.items()}
+    row["per_slice"] = {name: list(checks[name].per_slice) for name in MAXIMA}
+    return row
 
 
-def calibrate(clean: list[dict]) -> dict:
+def _names(row: dict) -> list[str]:
+    return [name for name in row if name != "per_slice"]
+
+
+def calibrate(clean: list[dict], series_false_alarm: float = SERIES_FALSE_ALARM) -> dict:
     """Each check's limit: the largest validation value plus ``MARGIN`` x (largest - median), 3 significant
-    digits, and at least its ``FLOORS`` value."""
-    limits = {}
-    for name in clean[0]:
+    digits, and at least its ``FLOORS`` value; the structure checks' a ``TailLimit`` fitted on every
+    validation slice, as a dict (the card's form)."""
+    from physics.consistency import MAXIMA, TailLimit
+
+    limits: dict = {}
+    for name in _names(clean[0]):
+        if name in MAXIMA and all("per_slice" in row for row in clean):
+            slices = np.array([v for row in clean for v in row["per_slice"][name]], float)
+            limits[name] = TailLimit.fit(slices, series_false_alarm).to_json() if np.isfinite(slices).any() else None
+            continue
         v = np.array([row[name] for row in clean], float)
         v = v[np.isfinite(v)]
         limits[name] = max(float(f"{v.max() + MARGIN * (v.max() - np.median(v)):.3g}"),
@@ -133,14 +152,17 @@ def calibrate(clean: list[dict]) -> dict:
 
 
 def fails(row: dict, limits: dict) -> list[str]:
-    """The checks ``row`` fails under ``limits`` (a NaN fails a required check; see physics.consistency)."""
-    from physics.consistency import OPTIONAL
+    """The checks ``row`` fails under ``limits`` (a NaN fails a required check; a tail limit is resolved for
+    the number of slices the row's check measured; see physics.consistency)."""
+    from physics.consistency import OPTIONAL, resolve_limit
 
     out = []
     for name, limit in limits.items():
         value = row.get(name, float("nan"))
         if limit is None:
             continue
+        slices = np.array(row.get("per_slice", {}).get(name, [value]), float)
+        limit = resolve_limit(limit, int(np.isfinite(slices).sum()))
         if (not np.isfinite(value) and name not in OPTIONAL) or (np.isfinite(value) and value > limit):
             out.append(name)
     return out
@@ -158,7 +180,7 @@ def run(data: Path, split: str, model_path: Path, corrupt: bool, seed: int = 0, 
                 y = corrupt_output(s, kind, a, rng)
                 if y is not None:
                     corrupted[f"{kind} {a}"].append(values(s, y))
-        progress(f"{s.name}: " + ", ".join(f"{k} {v:.3g}" for k, v in clean[-1].items()))
+        progress(f"{s.name}: " + ", ".join(f"{k} {clean[-1][k]:.3g}" for k in _names(clean[-1])))
     return {"data": str(data), "split": split, "model": str(model_path), "series": len(clean), "clean": clean,
             "corrupted": corrupted if corrupt else {}}
 

@@ -8,7 +8,7 @@ truth):
   not rise;
 - **edges**: at strong edges (bone, lung, skin) the output, re-blurred with the input's MTF, does not
   overshoot or undershoot the levels on either side by more than the input does. The levels are the input's
-  own, read in a median-filtered copy (5 x 5) and spread over 7 x 7; each image's excursion beyond them is its
+  own, read in a median-filtered copy (separable 5 x 5) and spread over 7 x 7; each image's excursion beyond them is its
   99th percentile over the edge band. Re-blurred, because the truth itself exceeds a smooth kernel's levels
   wherever it is sharper than the scan (a thin rib cortex, a vessel): on a held-out phantom's Br32f scan the
   truth exceeded them by 108 HU, its re-blurred copy fell 25 HU short, and ringing (unsharp masking) added
@@ -25,7 +25,9 @@ A series (``series_behaviour``, the app's consistency guard) is checked on slice
 is in one place), and two more checks ask whether the lungs' biomarkers are explained: the output re-blurred
 with the input's MTF, plus noise of the input's NPS shape at the lungs' own noise level, must give the input's
 LAA-950 and Perc15 (the **forward model**: what the scanner would have made of the output).
-``SERIES_CHECKS`` holds their limits.
+``SERIES_CHECKS`` holds their provisional limits. A model card's calibrated limits may give a structure check a
+``TailLimit`` (its per-slice tail) instead of a number: its limit then follows the number of slices checked,
+as the largest of many slices is larger than the largest of a few.
 """
 from __future__ import annotations
 
@@ -63,6 +65,7 @@ SERIES_CHECKS = {
     "forward_perc15_hu": 10.0,            # the same for Perc15
 }
 OPTIONAL = {"reblur_structure_lung", "forward_laa950_percent", "forward_perc15_hu"}   # no lungs: not applicable
+MAXIMA = {"reblur_structure", "reblur_structure_lung"}    # a series' value is its slices' maximum (else median)
 GUARD_SLICE_STEP_MM = 4.0
 MIN_GUARD_SLICES = 8
 LUNG_MARGIN_MM = 2.0
@@ -90,8 +93,10 @@ def _fast_len(n: int) -> int:
 
 
 def median5(image: np.ndarray) -> np.ndarray:
-    """The 5 x 5 median the edge and level checks read the input through (noise off the edges)."""
-    return ndi.median_filter(np.asarray(image, np.float32), 5)
+    """The separable 5 x 5 median (a 5-pixel median along rows, then along columns) the edge and level checks
+    read the input through: noise off, edges kept, at a quarter of the square median's cost."""
+    rows = ndi.median_filter(np.asarray(image, np.float32), size=(1, 5))
+    return ndi.median_filter(rows, size=(5, 1))
 
 
 def uniform_tissue(x: np.ndarray, tissue: np.ndarray, pixel_mm: float, med: np.ndarray | None = None) -> np.ndarray:
@@ -103,22 +108,32 @@ def uniform_tissue(x: np.ndarray, tissue: np.ndarray, pixel_mm: float, med: np.n
     return tissue & ~ndi.binary_dilation(edges, iterations=max(1, int(round(REBLUR_EDGE_MARGIN_MM / pixel_mm))))
 
 
-def residual_noise(image: np.ndarray, mask: np.ndarray, pixel_mm: float) -> float:
+def _roi_px(pixel_mm: float) -> int:
+    return max(3, int(round(LOCAL_ROI_MM / pixel_mm)) | 1)
+
+
+def whole_rois(mask: np.ndarray, pixel_mm: float) -> np.ndarray:
+    """Pixels of ``mask`` whose whole local ROI (``LOCAL_ROI_MM`` square) lies in it."""
+    size = _roi_px(pixel_mm)
+    return ndi.binary_erosion(mask, structure=np.ones((size, size), bool))
+
+
+def residual_noise(image: np.ndarray, mask: np.ndarray, pixel_mm: float, whole: np.ndarray | None = None) -> float:
     """Noise of ``image`` over ``mask``: the residual after a 2-pixel Gaussian, its local SDs' mode
-    (``noise.sd_mode``: edges in the mask add only a tail, as for the global noise)."""
+    (``noise.sd_mode``: edges in the mask add only a tail, as for the global noise). ``whole``: ``whole_rois``
+    of ``mask``, when already at hand."""
     img = image.astype(np.float64)
     resid = img - ndi.gaussian_filter(img, NOISE_SIGMA_PX)
-    size = max(3, int(round(LOCAL_ROI_MM / pixel_mm)) | 1)
-    whole = ndi.binary_erosion(mask, structure=np.ones((size, size), bool))
-    return sd_mode(local_sd_map(resid, size)[whole])
+    whole = whole_rois(mask, pixel_mm) if whole is None else whole
+    return sd_mode(local_sd_map(resid, _roi_px(pixel_mm))[whole])
 
 
-def structure(residual: np.ndarray, mask: np.ndarray, pixel_mm: float) -> float:
+def structure(residual: np.ndarray, mask: np.ndarray, pixel_mm: float, local: np.ndarray | None = None) -> float:
     """Largest local mean (a 2 mm Gaussian) of ``residual`` over ``mask``, in robust SDs of that local mean
     (1.4826 MAD). Measured with the truth as the output (2 chest phantoms x Br32f/Br40f/Br64f x 1.3/6.5 mGy):
     3.7-12.2 (the highest where the scan's table streaks reach the back); with a 9 mm, +150 HU disc added to
-    that truth: 25-133."""
-    local = ndi.gaussian_filter(residual, STRUCTURE_SIGMA_MM / pixel_mm)[mask]
+    that truth: 25-133. ``local``: the residual's 2 mm local mean, when already at hand."""
+    local = (ndi.gaussian_filter(residual, STRUCTURE_SIGMA_MM / pixel_mm) if local is None else local)[mask]
     if len(local) < 200:
         return float("nan")
     centre = np.median(local)
@@ -132,14 +147,63 @@ def edge_band(reference: np.ndarray, pixel_mm: float, med: np.ndarray | None = N
     return ndi.binary_dilation(grad > EDGE_HU_PER_MM, iterations=2)
 
 
-def overshoot(reference: np.ndarray, image: np.ndarray, band: np.ndarray, med: np.ndarray | None = None) -> float:
-    """99th percentile over ``band`` of how far ``image`` goes beyond the reference's local levels."""
+def edge_levels(med: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The local levels on either side of an edge: the highest and lowest of the 5 x 5 median over 7 x 7."""
+    return ndi.maximum_filter(med, 7), ndi.minimum_filter(med, 7)
+
+
+def overshoot(reference: np.ndarray, image: np.ndarray, band: np.ndarray, med: np.ndarray | None = None,
+              levels: tuple[np.ndarray, np.ndarray] | None = None) -> float:
+    """99th percentile over ``band`` of how far ``image`` goes beyond the reference's local levels
+    (``edge_levels``, computed here unless given)."""
     if not band.any():
         return 0.0
-    med = median5(reference) if med is None else med
-    hi, lo = ndi.maximum_filter(med, 7), ndi.minimum_filter(med, 7)
+    hi, lo = edge_levels(median5(reference) if med is None else med) if levels is None else levels
     excess = np.maximum(image[band] - hi[band], lo[band] - image[band])
     return float(np.percentile(np.maximum(excess, 0.0), 99))
+
+
+@dataclass(frozen=True)
+class TailLimit:
+    """The limit of a check that is a series' maximum over its slices (the structure checks), for any number
+    of slices. Its per-slice values above ``threshold`` (their ``1 - probability`` quantile on validation
+    slices) fall off exponentially with mean excess ``scale`` (the peaks-over-threshold model of a maximum of
+    many near-Gaussian local means), so one slice exceeds t with probability ``probability * exp(-(t -
+    threshold) / scale)`` and the largest of n independent slices about n times that. The limit for n slices
+    is where that is ``series_false_alarm``: it grows as ``scale * ln n``, so a 300-slice series is held to
+    the same false-alarm rate as a 4-slice one (slices of one series are alike, not independent, so the rate
+    of a long series is at most that)."""
+
+    threshold: float
+    probability: float
+    scale: float
+    series_false_alarm: float
+
+    def limit(self, n_slices: int) -> float:
+        n = max(1, int(n_slices))
+        return float(self.threshold + self.scale * np.log(n * self.probability / self.series_false_alarm))
+
+    @classmethod
+    def fit(cls, per_slice, series_false_alarm: float, probability: float = 0.1) -> TailLimit:
+        v = np.asarray(per_slice, float)
+        v = v[np.isfinite(v)]
+        threshold = float(np.quantile(v, 1.0 - probability))
+        excess = v[v > threshold] - threshold
+        return cls(round(threshold, 4), probability, round(float(excess.mean()), 4), series_false_alarm)
+
+    def to_json(self) -> dict:
+        return {"threshold": self.threshold, "probability": self.probability, "scale": self.scale,
+                "series_false_alarm": self.series_false_alarm}
+
+
+def resolve_limit(limit, n_slices: int) -> float:
+    """A card's limit for a series of ``n_slices`` checked slices: a number as it is, a ``TailLimit``'s fields
+    (a dict) as that tail's limit for n slices."""
+    if isinstance(limit, dict):
+        return TailLimit(**limit).limit(n_slices)
+    if isinstance(limit, TailLimit):
+        return limit.limit(n_slices)
+    return float(limit)
 
 
 @dataclass
@@ -147,6 +211,7 @@ class Check:
     value: float
     limit: float
     optional: bool = False      # a value that cannot be measured (NaN) passes: the check does not apply
+    per_slice: tuple[float, ...] = ()       # each checked slice's value (NaN: not measurable there)
 
     @property
     def applies(self) -> bool:
@@ -160,7 +225,10 @@ class Check:
 
     def to_json(self) -> dict:
         value = round(float(self.value), 4) if np.isfinite(self.value) else None
-        return {"value": value, "limit": self.limit, "holds": self.holds, "applies": self.applies}
+        out = {"value": value, "limit": round(float(self.limit), 4), "holds": self.holds, "applies": self.applies}
+        if self.per_slice:
+            out["slices_measured"] = int(np.isfinite(np.array(self.per_slice, float)).sum())
+        return out
 
 
 def _slice_values(x: np.ndarray, y: np.ndarray, spacing_mm, frequencies_per_mm, mtf, noise_sd_hu: float,
@@ -179,17 +247,20 @@ def _slice_values(x: np.ndarray, y: np.ndarray, spacing_mm, frequencies_per_mm, 
     blurred = blur_with_mtf(y, frequencies_per_mm, mtf, spacing_mm)
     residual = x - blurred
     calm = uniform_tissue(x, tissue, pixel, med)
+    whole = whole_rois(tissue, pixel)
+    levels = edge_levels(med) if band.any() else None
+    local = ndi.gaussian_filter(residual, STRUCTURE_SIGMA_MM / pixel)
     values = {
         "soft_tissue_shift_hu": abs(float(y[tissue].mean() - x[tissue].mean())),
-        "noise_ratio": residual_noise(y, tissue, pixel) / residual_noise(x, tissue, pixel),
-        "new_overshoot_hu": overshoot(x, blurred, band, med) - overshoot(x, x, band, med),
+        "noise_ratio": residual_noise(y, tissue, pixel, whole) / residual_noise(x, tissue, pixel, whole),
+        "new_overshoot_hu": overshoot(x, blurred, band, med, levels) - overshoot(x, x, band, med, levels),
         "reblur_residual_ratio": float(residual[calm].std()) / noise_sd_hu if calm.sum() >= 200 else float("nan"),
-        "reblur_structure": structure(residual, calm, pixel),
+        "reblur_structure": structure(residual, calm, pixel, local),
         "reblur_structure_lung": float("nan"),
     }
     if lung is not None and lung.any():
         inner = ndi.binary_erosion(lung, iterations=max(1, int(round(LUNG_MARGIN_MM / pixel))))
-        values["reblur_structure_lung"] = structure(residual, inner, pixel)
+        values["reblur_structure_lung"] = structure(residual, inner, pixel, local)
     return values, blurred
 
 
@@ -228,7 +299,9 @@ def series_behaviour(x_vol: np.ndarray, y_vol: np.ndarray, spacing_mm, frequenci
     input's measured MTF, noise SD and radial NPS (white noise when None), its lung mask (K, rows, cols).
     Returns ``SERIES_CHECKS``' values: the per-slice medians over ``guard_slices`` (structure: maximum), and the
     forward model's lung biomarkers against the input's (NaN when the slices hold under 2 ml of lung).
-    ``limits``: a model card's calibrated limits, over ``SERIES_CHECKS``' provisional ones."""
+    ``limits``: a model card's calibrated limits, over ``SERIES_CHECKS``' provisional ones; a limit given as a
+    ``TailLimit``'s fields is resolved for the number of slices the check measured. Each check carries its
+    per-slice values."""
     picks = guard_slices(len(x_vol), slice_spacing_mm)
     rows, lung_x, lung_f = [], [], []
     for i, k in enumerate(picks):
@@ -247,13 +320,14 @@ def series_behaviour(x_vol: np.ndarray, y_vol: np.ndarray, spacing_mm, frequenci
             noise = synthetic_noise(blurred.shape, spacing_mm, nps_frequencies_per_mm, nps_1d, sd_lung, seed + i)
         lung_x.append(np.asarray(x_vol[k], np.float64)[lung])
         lung_f.append((blurred + noise)[lung])
-    out = {}
+    out, per_slice = {}, {}
     for name in SERIES_CHECKS:
         if name.startswith("forward_"):
             continue
-        v = np.array([r[name] for r in rows], float)
+        per_slice[name] = tuple(float(r[name]) for r in rows)
+        v = np.array(per_slice[name], float)
         v = v[np.isfinite(v)]
-        out[name] = float("nan") if not v.size else float(v.max() if "structure" in name else np.median(v))
+        out[name] = float("nan") if not v.size else float(v.max() if name in MAXIMA else np.median(v))
     pixel_ml = float(spacing_mm[0] * spacing_mm[1]) / 1000.0
     if lung_x and sum(len(v) for v in lung_x) * pixel_ml >= 2.0:
         bx = lung_biomarkers(np.concatenate(lung_x), np.ones(sum(len(v) for v in lung_x), bool), 1.0)
@@ -263,4 +337,9 @@ def series_behaviour(x_vol: np.ndarray, y_vol: np.ndarray, spacing_mm, frequenci
     else:
         out["forward_laa950_percent"] = out["forward_perc15_hu"] = float("nan")
     limits = {**SERIES_CHECKS, **{k: v for k, v in (limits or {}).items() if v is not None}}
-    return {name: Check(out[name], limits[name], name in OPTIONAL) for name in SERIES_CHECKS}
+    checks = {}
+    for name in SERIES_CHECKS:
+        slices = per_slice.get(name, ())
+        measured = int(np.isfinite(np.array(slices, float)).sum()) if slices else 1
+        checks[name] = Check(out[name], resolve_limit(limits[name], measured), name in OPTIONAL, slices)
+    return checks

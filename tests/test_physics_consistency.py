@@ -107,3 +107,37 @@ def test_the_series_guard_catches_a_blob_of_any_amplitude_size_and_place(series,
     y = gt + amplitude * (np.hypot(yy - cy, xx - cx) * spacing[0] <= diameter_mm / 2)
     checks = _series_checks(series, y)
     assert not all(c.holds for c in checks.values())
+
+
+@pytest.mark.parametrize("n_slices", [4, 75, 300])
+def test_a_tail_limit_holds_its_false_alarm_rate_at_any_series_length(n_slices):
+    """Per-slice values drawn from a Gumbel law (the maximum of many Gaussian local means), whose series
+    maximum over n slices exceeds t with the known probability 1 - exp(-n exp(-(t - mu) / beta)): the limit
+    fitted on 4-slice validation series keeps a long series at its false-alarm rate, as a short one. (The
+    mean excess over the 90th percentile overestimates the Gumbel scale a little: the rate errs low.)"""
+    from physics.consistency import TailLimit
+
+    mu, beta, alpha = 6.0, 0.8, 0.004
+    rng = np.random.default_rng(5)
+    validation = rng.gumbel(mu, beta, 2000)             # e.g. 500 series x 4 slices
+    limit = TailLimit.fit(validation, alpha).limit(n_slices)
+    exact = 1.0 - np.exp(-n_slices * np.exp(-(limit - mu) / beta))
+    assert alpha / 8 < exact <= alpha, exact
+    # and the fixed limit that suits 4 slices would not: a 300-slice series exceeds it far more often
+    fixed = TailLimit.fit(validation, alpha).limit(4)
+    assert 1.0 - np.exp(-300 * np.exp(-(fixed - mu) / beta)) > 20 * alpha
+
+
+def test_the_series_guard_resolves_a_tail_limit_for_its_slices(series):
+    """A card's tail limit is applied for the number of slices measured, and the check carries its values."""
+    from physics.consistency import TailLimit, series_behaviour
+
+    gt, x, spacing, sd, lungs, spectrum = series
+    tail = TailLimit(threshold=5.0, probability=0.1, scale=1.0, series_false_alarm=0.004)
+    vol_x, vol_y, vol_l = np.stack([x, x]), np.stack([gt, gt]), np.concatenate([lungs, lungs])
+    checks = series_behaviour(vol_x, vol_y, spacing, F, model_mtf(F, 0.40), sd, vol_l, 1.0,
+                              spectrum.frequencies_per_mm, spectrum.nps_1d,
+                              limits={"reblur_structure": tail.to_json()})
+    c = checks["reblur_structure"]
+    assert len(c.per_slice) == 2 and c.value == max(c.per_slice)
+    assert c.limit == pytest.approx(5.0 + np.log(2 * 0.1 / 0.004))
