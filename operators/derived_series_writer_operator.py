@@ -18,7 +18,7 @@ from .derived_series import APP_NAME, APP_VERSION, derived_datasets, derived_uid
 from .input_measures import input_lungs
 from .jobs_operator import record_stage
 from .qa_report_operator import report_bytes
-from .results_objects import results_files
+from .results_objects import results_files, segmentation_problem
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,11 @@ class DerivedSeriesWriterOperator(Operator):
                 log.info("rejected %s: %s", job.label, job.rejection)
                 self.rejected.append((job.label, job.rejection, folder))
                 continue
+            kinds = set(self.results)
+            problem = segmentation_problem(job.datasets) if kinds & {"seg", "sr"} else None
+            if problem:
+                job.report["results_not_written"] = {"SEG": problem, "SR": problem}
+                kinds -= {"seg", "sr"}
             repairs: list[str] = []
             datasets = derived_datasets(job.datasets, job.harmonized_hu, job.model, job.mtf["source"],
                                         note=job.derivation_note, padding=job.padding, padding_hu=job.padding_hu,
@@ -78,7 +83,7 @@ class DerivedSeriesWriterOperator(Operator):
             job.report["conformance_repairs"] = repairs
             files["report.json"] = report_bytes(job.report)
             folder = write_series(itertools.chain([first], datasets), self.output_folder, files,
-                                  after=lambda headers, job=job: self._results(job, headers, self.results))
+                                  after=lambda headers, job=job, kinds=kinds: self._results(job, headers, kinds))
             log.info("wrote %s (%d slices)", folder, len(job.datasets))
             folders.append(folder)
         self.written.extend(folders)

@@ -11,6 +11,9 @@ and the QA figure, as DICOM objects (highdicom).
   use this app's coding scheme ``99CTHARM`` (``CODES``).
 - **SC** (``qa_capture``): report.png as a Secondary Capture image, in the study.
 
+A series whose source states no SliceThickness gets the SC only (``segmentation_problem``), and its report
+says why.
+
 Their UIDs are derived like the series' ones (source series UID, model sha256, app version, object kind).
 """
 from __future__ import annotations
@@ -171,6 +174,16 @@ def qa_capture(derived_first, png: bytes, series_uid: str, sop_uid: str, app_nam
 
 
 RESULT_FILES = ("SEG.dcm", "SR.dcm", "SC.dcm")
+
+
+def segmentation_problem(sources: list) -> str | None:
+    """Why no valid SEG can be made over ``sources``, or None. A SEG's Pixel Measures need the slices'
+    thickness (SliceThickness, Type 1C there), which a CT may leave empty (Type 2): the app never invents
+    it, so such a series gets no SEG, and no SR, whose measurement groups reference the SEG's segment."""
+    if any(not str(ds.get("SliceThickness", "") or "").strip() for ds in sources):
+        return ("the source series states no SliceThickness (empty or absent), which a Segmentation's Pixel "
+                "Measures require: no SEG, and no SR, which references its segment")
+    return None
 
 
 def results_files(sources: list, derived: list, lungs: np.ndarray, report: dict, png: bytes, model: dict,

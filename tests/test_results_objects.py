@@ -159,3 +159,22 @@ def test_the_results_of_a_source_that_breaks_the_standard_are_valid(tmp_path):
         obj.save_as(tmp_path / name, enforce_file_format=True)
         assert dciodvfy_errors(tmp_path / name) == [], name
     assert made["SR.dcm"].StudyInstanceUID == headers[0].StudyInstanceUID != ds.StudyInstanceUID
+
+
+def test_a_series_without_slice_thickness_gets_no_seg_and_says_why(tmp_path):
+    """SliceThickness is Type 2 in a CT (may be empty; the TCIA pancreas CT has none) and Type 1C in a SEG's
+    Pixel Measures: the app does not invent it, so it writes no SEG and no SR (which references the SEG),
+    says so in report.json, and what it writes still passes dciodvfy."""
+    study = make_study(tmp_path / "study", renditions=((6.5, "Br40f"),))
+    for f in study.rglob("*.dcm"):
+        ds = pydicom.dcmread(f)
+        ds.SliceThickness = None
+        ds.save_as(f)
+    proc = run_app(study, tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr
+    (folder,) = [p for p in (tmp_path / "out").iterdir() if p.is_dir()]
+    assert not (folder / "SEG.dcm").exists() and not (folder / "SR.dcm").exists()
+    report = json.loads((folder / "report.json").read_text())
+    assert "SliceThickness" in report["results_not_written"]["SEG"]
+    for f in sorted(folder.glob("*.dcm"))[:2] + [folder / "SC.dcm"]:
+        assert dciodvfy_errors(f) == [], f
