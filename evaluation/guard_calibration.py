@@ -154,15 +154,14 @@ def calibrate(clean: list[dict], series_false_alarm: float = SERIES_FALSE_ALARM)
 def fails(row: dict, limits: dict) -> list[str]:
     """The checks ``row`` fails under ``limits`` (a NaN fails a required check; a tail limit is resolved for
     the number of slices the row's check measured; see physics.consistency)."""
-    from physics.consistency import OPTIONAL, resolve_limit
+    from physics.consistency import OPTIONAL, measured_slices, resolve_limit
 
     out = []
     for name, limit in limits.items():
         value = row.get(name, float("nan"))
         if limit is None:
             continue
-        slices = np.array(row.get("per_slice", {}).get(name, [value]), float)
-        limit = resolve_limit(limit, int(np.isfinite(slices).sum()))
+        limit = resolve_limit(limit, measured_slices(row.get("per_slice", {}).get(name, [value])))
         if (not np.isfinite(value) and name not in OPTIONAL) or (np.isfinite(value) and value > limit):
             out.append(name)
     return out

@@ -18,7 +18,7 @@ from .derived_series import APP_NAME, APP_VERSION, derived_datasets, derived_uid
 from .input_measures import input_lungs
 from .jobs_operator import record_stage
 from .qa_report_operator import report_bytes
-from .results_objects import results_files, segmentation_problem
+from .results_objects import results_files, results_to_write
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +70,9 @@ class DerivedSeriesWriterOperator(Operator):
                 log.info("rejected %s: %s", job.label, job.rejection)
                 self.rejected.append((job.label, job.rejection, folder))
                 continue
-            kinds = set(self.results)
-            problem = segmentation_problem(job.datasets) if kinds & {"seg", "sr"} else None
-            if problem:
-                job.report["results_not_written"] = {"SEG": problem, "SR": problem}
-                kinds -= {"seg", "sr"}
+            kinds, not_written = results_to_write(job.datasets, self.results)
+            if not_written:
+                job.report["results_not_written"] = not_written
             repairs: list[str] = []
             datasets = derived_datasets(job.datasets, job.harmonized_hu, job.model, job.mtf["source"],
                                         note=job.derivation_note, padding=job.padding, padding_hu=job.padding_hu,

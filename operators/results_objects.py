@@ -11,7 +11,7 @@ and the QA figure, as DICOM objects (highdicom).
   use this app's coding scheme ``99CTHARM`` (``CODES``).
 - **SC** (``qa_capture``): report.png as a Secondary Capture image, in the study.
 
-A series whose source states no SliceThickness gets the SC only (``segmentation_problem``), and its report
+A series whose source states no SliceThickness gets the SC only (``results_to_write``), and its report
 says why.
 
 Their UIDs are derived like the series' ones (source series UID, model sha256, app version, object kind).
@@ -176,14 +176,17 @@ def qa_capture(derived_first, png: bytes, series_uid: str, sop_uid: str, app_nam
 RESULT_FILES = ("SEG.dcm", "SR.dcm", "SC.dcm")
 
 
-def segmentation_problem(sources: list) -> str | None:
-    """Why no valid SEG can be made over ``sources``, or None. A SEG's Pixel Measures need the slices'
-    thickness (SliceThickness, Type 1C there), which a CT may leave empty (Type 2): the app never invents
-    it, so such a series gets no SEG, and no SR, whose measurement groups reference the SEG's segment."""
-    if any(not str(ds.get("SliceThickness", "") or "").strip() for ds in sources):
-        return ("the source series states no SliceThickness (empty or absent), which a Segmentation's Pixel "
-                "Measures require: no SEG, and no SR, which references its segment")
-    return None
+def results_to_write(sources: list, kinds: set) -> tuple[set, dict]:
+    """Of the results asked for (``kinds``: "seg", "sr", "sc"), those that can be made valid over ``sources``,
+    and why each other is not written (by file kind). A SEG's Pixel Measures need the slices' thickness
+    (SliceThickness, Type 1C there), which a CT may leave empty (Type 2): the app never invents it, so such a
+    series gets no SEG, and no SR, whose measurement groups reference the SEG's segment."""
+    kinds = set(kinds)
+    if kinds & {"seg", "sr"} and any(not str(ds.get("SliceThickness", "") or "").strip() for ds in sources):
+        why = ("the source series states no SliceThickness (empty or absent), which a Segmentation's Pixel "
+               "Measures require: no SEG, and no SR, which references its segment")
+        return kinds - {"seg", "sr"}, {"SEG": why, "SR": why}
+    return kinds, {}
 
 
 def results_files(sources: list, derived: list, lungs: np.ndarray, report: dict, png: bytes, model: dict,

@@ -199,11 +199,12 @@ class TailLimit:
 def resolve_limit(limit, n_slices: int) -> float:
     """A card's limit for a series of ``n_slices`` checked slices: a number as it is, a ``TailLimit``'s fields
     (a dict) as that tail's limit for n slices."""
-    if isinstance(limit, dict):
-        return TailLimit(**limit).limit(n_slices)
-    if isinstance(limit, TailLimit):
-        return limit.limit(n_slices)
-    return float(limit)
+    return TailLimit(**limit).limit(n_slices) if isinstance(limit, dict) else float(limit)
+
+
+def measured_slices(per_slice) -> int:
+    """How many of a check's per-slice values were measurable (finite): the n its tail limit is for."""
+    return int(np.isfinite(np.asarray(per_slice, float)).sum())
 
 
 @dataclass
@@ -227,7 +228,7 @@ class Check:
         value = round(float(self.value), 4) if np.isfinite(self.value) else None
         out = {"value": value, "limit": round(float(self.limit), 4), "holds": self.holds, "applies": self.applies}
         if self.per_slice:
-            out["slices_measured"] = int(np.isfinite(np.array(self.per_slice, float)).sum())
+            out["slices_measured"] = measured_slices(self.per_slice)
         return out
 
 
@@ -340,6 +341,6 @@ def series_behaviour(x_vol: np.ndarray, y_vol: np.ndarray, spacing_mm, frequenci
     checks = {}
     for name in SERIES_CHECKS:
         slices = per_slice.get(name, ())
-        measured = int(np.isfinite(np.array(slices, float)).sum()) if slices else 1
+        measured = measured_slices(slices) if slices else 1
         checks[name] = Check(out[name], resolve_limit(limits[name], measured), name in OPTIONAL, slices)
     return checks
