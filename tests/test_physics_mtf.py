@@ -70,6 +70,39 @@ def test_f50_on_awkward_geometry(case):
     assert abs(r.f50_per_mm / _expected_f50(0.6, spacing) - 1) < 0.03, (r.f50_per_mm, _expected_f50(0.6, spacing))
 
 
+def _edge_enhanced(stored_floor_hu: float | None):
+    """A body seen through an edge-enhancing PSF, (1 + a) G(0.4 mm) - a G(0.7 mm) with a = 1.5 (MTF peaking at
+    1.12, the air undershooting to -1100 HU next to the skin), 5 HU of noise; ``stored_floor_hu``: values
+    stored as integers no lower than it, as CT pixel data with a rescale intercept of -1024 are. Returns the
+    series and its analytic presampled f50."""
+    s1, s2, a = 0.4, 0.7, 1.5
+    clean = (1 + a) * _clean_body(s1) - a * _clean_body(s2)
+    vol = clean[None] + 5.0 * np.random.default_rng(3).standard_normal((6,) + clean.shape)
+    if stored_floor_hu is not None:
+        vol = np.maximum(np.rint(vol), stored_floor_hu)
+    f = np.linspace(0, 2, 4001)[:, None]
+    theta = np.linspace(0, np.pi / 2, 91)[None, :]
+    aperture = np.abs(np.sinc(f * np.cos(theta) * PIXEL) * np.sinc(f * np.sin(theta) * PIXEL)).mean(axis=1)
+    g = lambda s: np.exp(-2 * np.pi**2 * s**2 * f[:, 0] ** 2)
+    mtf = ((1 + a) * g(s1) - a * g(s2)) * aperture
+    return vol, float(f[np.argmax((mtf <= 0.5) & (f[:, 0] > 0.05)), 0])
+
+
+def test_edge_enhancing_psf_reads_its_f50():
+    vol, expected = _edge_enhanced(None)
+    r = estimate_mtf(vol, (PIXEL, PIXEL))
+    assert r.usable and abs(r.f50_per_mm / expected - 1) < 0.02, (r.f50_per_mm, expected)
+
+
+@pytest.mark.xfail(strict=True, reason="air stored no lower than -1024 HU cuts off an edge-enhancing kernel's "
+                   "undershoot next to the skin, and the air half of the edge then reads about 4 % sharp here "
+                   "(8-12 % on the widened platform's edge-enhancing kernels): a known limit")
+def test_edge_enhancing_psf_with_air_clipped_at_minus_1024():
+    vol, expected = _edge_enhanced(-1024.0)
+    r = estimate_mtf(vol, (PIXEL, PIXEL))
+    assert r.usable and abs(r.f50_per_mm / expected - 1) < 0.02, (r.f50_per_mm, expected)
+
+
 def test_sharper_psf_measures_higher_f50():
     f50 = [estimate_mtf(_series(s, 40.0, slices=4), (PIXEL, PIXEL)).f50_per_mm for s in (1.2, 0.9, 0.6, 0.3)]
     assert np.all(np.diff(f50) > 0), f50
