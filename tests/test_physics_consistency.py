@@ -141,3 +141,47 @@ def test_the_series_guard_resolves_a_tail_limit_for_its_slices(series):
     c = checks["reblur_structure"]
     assert len(c.per_slice) == 2 and c.value == max(c.per_slice)
     assert c.limit == pytest.approx(5.0 + np.log(2 * 0.1 / 0.004))
+
+
+def _calm_residual(noise_sd_hu: float, bump_hu: float, bump_mm: float, seed: int = 2):
+    """A 0.5 mm-pixel residual over a 100 mm square: white noise of the given SD plus a disc of ``bump_hu``."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:200, :200]
+    disc = np.hypot(yy - 100, xx - 100) * 0.5 <= bump_mm / 2
+    return noise_sd_hu * rng.standard_normal((200, 200)) + bump_hu * disc, np.ones((200, 200), bool)
+
+
+def test_a_few_hu_of_residual_at_high_dose_is_not_structure():
+    """A calm residual (0.1 HU of noise, a scan at very high dose) holding a 20 mm, 2 HU difference: in robust
+    SDs of that noise alone it would read as a blob tens of SDs high; under the floor it stays a small number
+    (at most 2 HU over the floor)."""
+    from physics.consistency import STRUCTURE_FLOOR_HU, structure
+
+    residual, mask = _calm_residual(0.1, 2.0, 20.0)
+    assert structure(residual, mask, 0.5) <= 2.0 / STRUCTURE_FLOOR_HU + 0.1
+
+
+def test_the_floor_hides_no_blob_and_leaves_noisy_residuals_alone():
+    """The same calm residual with a 9 mm, +50 HU blob still reads far beyond any limit the guard uses (> 15);
+    and in a residual whose noise is well above the floor the statistic is the usual robust-SD count: pure
+    white noise of SD 100 HU (local means of SD 7 HU) reads as the largest of a few hundred independent
+    Gaussian local means: 3-4.5 SDs."""
+    from physics.consistency import structure
+
+    residual, mask = _calm_residual(0.1, 50.0, 9.0)
+    assert structure(residual, mask, 0.5) > 15.0
+    residual, mask = _calm_residual(100.0, 0.0, 9.0)
+    assert 3.0 < structure(residual, mask, 0.5) < 4.5
+
+
+def test_the_separable_median_is_scipys():
+    """``median5`` against scipy's median filter (5 along rows, then 5 along columns), on a CT-like slice with
+    ties (integer HU), flat areas, edges and the image border."""
+    from physics.consistency import median5
+
+    rng = np.random.default_rng(4)
+    img = np.rint(rng.normal(0, 30, (67, 90))).astype(np.float32)
+    img[:, 40:] += 1000.0
+    img[10:20, 5:25] = -1000.0
+    expected = ndi.median_filter(ndi.median_filter(img, size=(1, 5)), size=(5, 1))
+    assert np.array_equal(median5(img), expected)
