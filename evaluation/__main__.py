@@ -56,10 +56,13 @@ def main(argv=None) -> int:
     s.add_argument("--json", action="store_true")
     g = sub.add_parser("guard", help="calibrate the consistency guard on validation phantoms, assess on held-out")
     g.add_argument("--model", type=Path, required=True, help="model folder; --write-card puts the limits in its card")
-    g.add_argument("--val", type=Path, required=True, help="dataset whose val phantoms set the limits")
+    g.add_argument("--val", type=Path, help="dataset whose val phantoms set the limits (default: assess "
+                                            "under the limits already in the model's card)")
     g.add_argument("--test", type=Path, action="append", default=[],
                    help="dataset whose test phantoms are only reported (repeat: each reported on its own)")
     g.add_argument("--max-phantoms", type=int)
+    g.add_argument("--corrupt-every", type=int, default=4,
+                   help="corrupt the output of every N-th held-out series (default 4; 0: none)")
     g.add_argument("--write-card", action="store_true")
     g.add_argument("--out", type=Path, help="folder for guard.json (every value) and detection.png")
     args = p.parse_args(argv)
@@ -97,9 +100,17 @@ def main(argv=None) -> int:
 def _guard(args) -> int:
     from .guard_calibration import CORRUPTIONS, assess, calibrate, run
 
-    val = run(args.val, "val", args.model, False, max_phantoms=args.max_phantoms)
-    limits = calibrate(val["clean"])
-    print("limits (validation maximum x margin; structure: per-slice tail): " + json.dumps(limits))
+    if args.val is None:
+        limits = json.loads((args.model / "model_card.json").read_text()).get("guard", {}).get("limits")
+        if not limits or args.write_card:
+            print("error: --val is needed to calibrate (the card has no guard limits, or --write-card)", file=sys.stderr)
+            return 2
+        val = None
+        print("limits (the model card's): " + json.dumps(limits))
+    else:
+        val = run(args.val, "val", args.model, False, max_phantoms=args.max_phantoms)
+        limits = calibrate(val["clean"])
+        print("limits (validation maximum x margin; structure: per-slice tail): " + json.dumps(limits))
     result: dict = {"validation": val, "limits": limits}
     if args.write_card:
         from training.export import add_card_section
@@ -108,7 +119,8 @@ def _guard(args) -> int:
                                "command": "python -m evaluation guard " + " ".join(sys.argv[2:])})
         print(f"limits written into {args.model}/model_card.json")
     for i, data in enumerate(args.test):
-        test = assess(run(data, "test", args.model, True, seed=1 + i, max_phantoms=args.max_phantoms), limits)
+        test = assess(run(data, "test", args.model, True, seed=1 + i, max_phantoms=args.max_phantoms,
+                          corrupt_every=args.corrupt_every), limits)
         result["held_out" if i == 0 else f"held_out_{data.name}"] = test
         print(f"held-out {data}: {test['false_alarms']} false alarms in {test['series']} clean series "
               f"({100 * test['false_alarm_rate']:.1f} %; {', '.join(test['false_alarm_checks']) or 'none'})")
@@ -119,7 +131,7 @@ def _guard(args) -> int:
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "guard.json").write_text(json.dumps(result, indent=1, default=float) + "\n")
-        summary = {"limits": limits, "validation_series": val["series"], "held_out": {
+        summary = {"limits": limits, "validation_series": val["series"] if val else None, "held_out": {
             key: {k: part[k] for k in ("data", "series", "false_alarms", "false_alarm_rate", "false_alarm_checks",
                                        "detection")}
             for key, part in result.items() if key.startswith("held_out")}}

@@ -169,12 +169,13 @@ def fails(row: dict, limits: dict) -> list[str]:
 
 def run(data: Path, split: str, model_path: Path, corrupt: bool, seed: int = 0, max_phantoms: int | None = None,
         progress=print, corrupt_every: int = 4) -> dict:
-    """Values of every series and, with ``corrupt``, of the corrupted outputs of every ``corrupt_every``-th."""
+    """Values of every series and, with ``corrupt``, of the corrupted outputs of every ``corrupt_every``-th
+    (none when 0)."""
     rng = np.random.default_rng(seed)
     clean, corrupted = [], {f"{k} {a}": [] for k, amounts in CORRUPTIONS.items() for a in amounts}
     for i, s in enumerate(read_series(data, split, model_path, max_phantoms)):
         clean.append(values(s))
-        for kind, amounts in (CORRUPTIONS.items() if corrupt and i % corrupt_every == 0 else ()):
+        for kind, amounts in (CORRUPTIONS.items() if corrupt and corrupt_every and i % corrupt_every == 0 else ()):
             for a in amounts:
                 y = corrupt_output(s, kind, a, rng)
                 if y is not None:
