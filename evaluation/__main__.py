@@ -101,7 +101,9 @@ def _guard(args) -> int:
     from .guard_calibration import CORRUPTIONS, assess, calibrate, run
 
     if args.val is None:
-        limits = json.loads((args.model / "model_card.json").read_text()).get("guard", {}).get("limits")
+        from operators.harmonize import read_card
+
+        limits = (read_card(args.model).get("guard") or {}).get("limits")
         if not limits or args.write_card:
             print("error: --val is needed to calibrate (the card has no guard limits, or --write-card)", file=sys.stderr)
             return 2

@@ -103,10 +103,8 @@ def _median5_along(image: np.ndarray, axis: int) -> np.ndarray:
     smaller of max(a0, a1) and max(a3, a4); seven element-wise comparisons instead of a selection per pixel."""
     pad = [(0, 0)] * image.ndim
     pad[axis] = (2, 2)
-    padded = np.pad(image, pad, mode="symmetric")
-    n = image.shape[axis]
-    window = [slice(None)] * image.ndim
-    a0, a1, a2, a3, a4 = (padded[tuple(window[:axis] + [slice(i, i + n)] + window[axis + 1:])] for i in range(5))
+    windows = np.lib.stride_tricks.sliding_window_view(np.pad(image, pad, mode="symmetric"), 5, axis=axis)
+    a0, a1, a2, a3, a4 = np.moveaxis(windows, -1, 0)
     lo = np.maximum(np.minimum(a0, a1), np.minimum(a3, a4))
     hi = np.minimum(np.maximum(a0, a1), np.maximum(a3, a4))
     return np.maximum(np.minimum(a2, lo), np.minimum(np.maximum(a2, lo), hi))
