@@ -128,8 +128,12 @@ def values(s: Series, y: np.ndarray | None = None, limits: dict | None = None) -
     return row
 
 
+# what a row says of its series besides the checks' values
+ABOUT = ("per_slice", "series", "noise_sd_hu")
+
+
 def _names(row: dict) -> list[str]:
-    return [name for name in row if name != "per_slice"]
+    return [name for name in row if name not in ABOUT]
 
 
 def calibrate(clean: list[dict], series_false_alarm: float = SERIES_FALSE_ALARM) -> dict:
@@ -174,12 +178,13 @@ def run(data: Path, split: str, model_path: Path, corrupt: bool, seed: int = 0, 
     rng = np.random.default_rng(seed)
     clean, corrupted = [], {f"{k} {a}": [] for k, amounts in CORRUPTIONS.items() for a in amounts}
     for i, s in enumerate(read_series(data, split, model_path, max_phantoms)):
-        clean.append(values(s))
+        about = {"series": s.name, "noise_sd_hu": float(s.noise["sd_hu"])}
+        clean.append(values(s) | about)
         for kind, amounts in (CORRUPTIONS.items() if corrupt and corrupt_every and i % corrupt_every == 0 else ()):
             for a in amounts:
                 y = corrupt_output(s, kind, a, rng)
                 if y is not None:
-                    corrupted[f"{kind} {a}"].append(values(s, y))
+                    corrupted[f"{kind} {a}"].append(values(s, y) | about)
         progress(f"{s.name}: " + ", ".join(f"{k} {clean[-1][k]:.3g}" for k in _names(clean[-1])))
     return {"data": str(data), "split": split, "model": str(model_path), "series": len(clean), "clean": clean,
             "corrupted": corrupted if corrupt else {}}
