@@ -37,6 +37,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from .biomarkers import lung_biomarkers
+from .masks import thread_map
 from .noise import LOCAL_ROI_MM, local_sd_map, sd_mode, soft_tissue
 
 NOISE_SIGMA_PX = 2.0
@@ -323,13 +324,14 @@ def series_behaviour(x_vol: np.ndarray, y_vol: np.ndarray, spacing_mm, frequenci
     ``TailLimit``'s fields is resolved for the number of slices the check measured. Each check carries its
     per-slice values."""
     picks = guard_slices(len(x_vol), slice_spacing_mm)
-    rows, lung_x, lung_f = [], [], []
-    for i, k in enumerate(picks):
+
+    def one(i: int, k: int):
+        """Slice ``k``'s check values and, where it holds lung, the lung HU of the input and of the forward
+        model (the ``i``-th checked slice's noise seed)."""
         lung = None if lungs is None else np.asarray(lungs[k], bool)
         values, blurred = _slice_values(x_vol[k], y_vol[k], spacing_mm, frequencies_per_mm, mtf, noise_sd_hu, lung)
-        rows.append(values)
         if blurred is None or lung is None or lung.sum() < 200:
-            continue
+            return values, None, None
         # the lungs' own noise: less than soft tissue's (their rays cross less of the body), read as the robust
         # SD of the re-blur residual there (a blob or a shift moves the residual's tail or centre, not its MAD)
         residual = np.asarray(x_vol[k], np.float64)[lung] - blurred[lung]
@@ -338,8 +340,12 @@ def series_behaviour(x_vol: np.ndarray, y_vol: np.ndarray, spacing_mm, frequenci
             noise = np.random.default_rng(seed + i).standard_normal(blurred.shape) * sd_lung
         else:
             noise = synthetic_noise(blurred.shape, spacing_mm, nps_frequencies_per_mm, nps_1d, sd_lung, seed + i)
-        lung_x.append(np.asarray(x_vol[k], np.float64)[lung])
-        lung_f.append((blurred + noise)[lung])
+        return values, np.asarray(x_vol[k], np.float64)[lung], (blurred + noise)[lung]
+
+    done = thread_map(one, range(len(picks)), picks)
+    rows = [values for values, _, _ in done]
+    lung_x = [x for _, x, _ in done if x is not None]
+    lung_f = [f for _, _, f in done if f is not None]
     out, per_slice = {}, {}
     for name in SERIES_CHECKS:
         if name.startswith("forward_"):

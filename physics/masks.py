@@ -49,16 +49,21 @@ def body_mask_2d(image_hu: np.ndarray, open_mm: float = 3.0, pixel_mm: float = 1
     return fill_holes(_largest_component(body))
 
 
+def thread_map(fn, *iterables) -> list:
+    """``[fn(a, b, ...) for a, b, ... in zip(*iterables)]`` on a pool of one thread per core: for per-slice
+    work in numpy and scipy, which release the GIL in their C loops."""
+    items = list(zip(*iterables))
+    workers = min(len(items), os.cpu_count() or 1)
+    if workers <= 1:
+        return [fn(*item) for item in items]
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(lambda item: fn(*item), items))
+
+
 def per_slice(fn, *volumes) -> np.ndarray:
     """``fn(slice_a, slice_b, ...)`` for every axial slice of the ``(..., rows, cols)`` volumes, stacked."""
     flat = [v.reshape((-1,) + v.shape[-2:]) for v in volumes]
-    workers = min(len(flat[0]), os.cpu_count() or 1)
-    if workers <= 1:
-        out = [fn(*s) for s in zip(*flat)]
-    else:
-        with ThreadPoolExecutor(workers) as pool:
-            out = list(pool.map(fn, *flat))
-    return np.stack(out).reshape(volumes[0].shape)
+    return np.stack(thread_map(fn, *flat)).reshape(volumes[0].shape)
 
 
 def lung_mask(volume_hu: np.ndarray, pixel_mm: float = 1.0) -> np.ndarray:

@@ -94,6 +94,25 @@ def test_the_truth_passes_the_series_guard(series):
     assert all(c.holds for c in checks.values()), {k: c.value for k, c in checks.items() if not c.holds}
 
 
+def test_the_series_guard_is_the_same_on_one_thread_or_several(series, monkeypatch):
+    """Its checked slices run on a thread pool: each slice's values, noise seed included, are the slice's own,
+    so a 4-slice series gives identical values on one thread and on four."""
+    from physics.consistency import series_behaviour
+
+    gt, x, spacing, sd, lungs, spectrum = series
+    xs, ys, ls = (np.stack([a, np.roll(a, 7, axis=1), a[::-1], np.roll(a, -5, axis=0)]) for a in (x, gt, lungs[0]))
+
+    def run(cores):
+        monkeypatch.setattr("os.cpu_count", lambda: cores)
+        checks = series_behaviour(xs, ys, spacing, F, model_mtf(F, 0.40), sd, ls, 1.0, spectrum.frequencies_per_mm,
+                                  spectrum.nps_1d)
+        return {k: (c.value, c.per_slice) for k, c in checks.items()}
+
+    one, four = run(1), run(4)
+    assert len(one["reblur_structure"][1]) == 4
+    assert one == four
+
+
 @pytest.mark.parametrize("where", ["lung", "tissue"])
 @pytest.mark.parametrize("amplitude, diameter_mm", [(100, 9), (400, 9), (800, 9), (400, 5), (400, 15)])
 def test_the_series_guard_catches_a_blob_of_any_amplitude_size_and_place(series, where, amplitude, diameter_mm):
