@@ -138,7 +138,7 @@ def _guard(args) -> int:
                                        "detection")}
             for key, part in result.items() if key.startswith("held_out")}}
         (args.out / "summary.json").write_text(json.dumps(summary, indent=1, default=float) + "\n")
-        if args.test:
+        if args.test and args.corrupt_every:      # no corrupted series, no detection curve
             from .guard_calibration import detection_plot
 
             print(f"wrote {detection_plot(result['held_out'], args.out / 'detection.png')}")
