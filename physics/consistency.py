@@ -37,8 +37,8 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from .biomarkers import lung_biomarkers
-from .masks import thread_map
 from .noise import LOCAL_ROI_MM, local_sd_map, sd_mode, soft_tissue
+from .parallel import thread_map
 
 NOISE_SIGMA_PX = 2.0
 REBLUR_EDGE_MARGIN_MM = 3.0

@@ -4,11 +4,10 @@ Volumes are done slice by slice on a thread pool (scipy.ndimage releases the GIL
 does not depend on the number of threads."""
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 from scipy import ndimage as ndi
+
+from .parallel import thread_map
 
 AIR_SKIN_THRESHOLD_HU = -500.0   # half-way between air (-1000) and soft tissue (~0): the skin-air edge
 LUNG_THRESHOLD_HU = -400.0
@@ -47,17 +46,6 @@ def body_mask_2d(image_hu: np.ndarray, open_mm: float = 3.0, pixel_mm: float = 1
         return core
     body = raw & ndi.binary_dilation(core, structure=disc)
     return fill_holes(_largest_component(body))
-
-
-def thread_map(fn, *iterables) -> list:
-    """``[fn(a, b, ...) for a, b, ... in zip(*iterables)]`` on a pool of one thread per core: for per-slice
-    work in numpy and scipy, which release the GIL in their C loops."""
-    items = list(zip(*iterables))
-    workers = min(len(items), os.cpu_count() or 1)
-    if workers <= 1:
-        return [fn(*item) for item in items]
-    with ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(lambda item: fn(*item), items))
 
 
 def per_slice(fn, *volumes) -> np.ndarray:
