@@ -200,6 +200,8 @@ def assess(result: dict, limits: dict) -> dict:
     out["false_alarm_checks"] = sorted({name for a in alarms for name in a})
     out["detection"] = {}
     for name, rows in result["corrupted"].items():
+        if not rows:                     # not corrupted (--corrupt-every 0): no rate to give
+            continue
         caught = [fails(row, limits) for row in rows]
         out["detection"][name] = {"series": len(rows), "caught": sum(bool(c) for c in caught),
                                   "rate": sum(bool(c) for c in caught) / max(1, len(rows)),
