@@ -7,10 +7,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 
 def thread_map(fn, *iterables) -> list:
-    """``[fn(a, b, ...) for a, b, ... in zip(*iterables)]`` on a pool of one thread per core."""
-    items = list(zip(*iterables))
-    workers = min(len(items), os.cpu_count() or 1)
+    """``[fn(a, b, ...) for a, b, ... in zip(*iterables)]`` on a pool of one thread per core (``iterables``
+    sized: sequences, ranges, arrays)."""
+    workers = min(min(len(it) for it in iterables), os.cpu_count() or 1)
     if workers <= 1:
-        return [fn(*item) for item in items]
+        return list(map(fn, *iterables))
     with ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(lambda item: fn(*item), items))
+        return list(pool.map(fn, *iterables))
