@@ -47,6 +47,8 @@ def main(argv=None) -> int:
     x.add_argument("--phantoms", type=int, default=4, help="half COPD, half nodule phantoms")
     x.add_argument("--slices", type=int, default=2)
     x.add_argument("--seed", type=int, default=9000, help="seed of the first phantom")
+    x.add_argument("--sub-slice-mm", type=float,
+                   help="each slice the mean of the phantom's sections this far apart (default 0.25; 1: one section)")
     m = sub.add_parser("mtf-accuracy", help="skin-air f50 against each rendition's kernel, over a dataset")
     m.add_argument("--data", type=Path, required=True)
     m.add_argument("--split", default=None, help="default: every phantom")
@@ -152,7 +154,8 @@ def _companions(args) -> int:
         from .external_set import make_external_set
 
         seeds = [(args.seed + i, "copd" if i % 2 == 0 else "nodule") for i in range(args.phantoms)]
-        m = make_external_set(args.out, seeds, args.slices)
+        m = make_external_set(args.out, seeds, args.slices,
+                              **({} if args.sub_slice_mm is None else {"sub_slice_mm": args.sub_slice_mm}))
         print(f"external set in {args.out}: {len(m['phantoms'])} phantoms x {len(m['doses_mgy'])} doses x "
               f"{len(m['kernels'])} kernels; kernel f50 {m['kernel_f50_per_mm']}")
         return 0

@@ -32,6 +32,7 @@ BONE_HU = 1900.0                          # ICRU cortical bone (1.92 g/cm^3) at 
 SOFT_LIMIT_HU = 100.0
 VIEWS = 984
 WATER_MU_PER_CM = 0.2                     # XCIST's water beam-hardening correction target; recon HU scale
+SUB_SLICE_MM = 0.25                       # each slice the mean of the phantom's sections this far apart
 
 
 def material_maps(hu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -155,8 +156,13 @@ def kernel_f50s(kernels=KERNELS, work: Path | None = None) -> dict[str, float]:
 
 
 def make_external_set(out: Path, seeds: list[tuple[int, str]], n_slices: int = 4, kernels=KERNELS,
-                      doses=tuple(MAS), progress=print) -> dict:
-    """Create (or resume) the external set: phantoms ``[(seed, kind)]`` x doses x kernels, every slice."""
+                      doses=tuple(MAS), sub_slice_mm: float = SUB_SLICE_MM, progress=print) -> dict:
+    """Create (or resume) the external set: phantoms ``[(seed, kind)]`` x doses x kernels, every slice.
+
+    Each 1 mm slice XCIST scans is the phantom averaged over its thickness (sections ``sub_slice_mm`` apart,
+    ``simulation.phantom.make_phantom``), as a scanner's slice profile averages it: a skin that slopes along
+    z is blurred in the slice as in a real one. A single section extruded along z (``sub_slice_mm`` 1) holds
+    an edge sharper than its neighbours say it should be."""
     from simulation.geometry import FORCE
     from simulation.phantom import make_phantom
 
@@ -168,14 +174,14 @@ def make_external_set(out: Path, seeds: list[tuple[int, str]], n_slices: int = 4
     f50 = json.loads(f50_file.read_text())
     manifest = {"geometry": asdict(FORCE), "kernels": list(kernels), "doses_mgy": list(doses), "slices": n_slices,
                 "simulator": "XCIST (gecatsim)", "mas": {str(d): MAS[d] for d in doses}, "split": "test",
-                "kernel_f50_per_mm": f50, "platform": "external",
+                "kernel_f50_per_mm": f50, "platform": "external", "sub_slice_mm": sub_slice_mm,
                 "phantoms": [{"seed": s, "kind": k, "folder": f"phantom_{s:04d}", "split": "test"} for s, k in seeds]}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
     for seed, kind in seeds:
         folder = out / f"phantom_{seed:04d}"
         if (folder / "DONE").exists():
             continue
-        ph = make_phantom(seed, n_slices, kind=kind, nodules_inside=kind == "nodule")
+        ph = make_phantom(seed, n_slices, kind=kind, nodules_inside=kind == "nodule", sub_slice_mm=sub_slice_mm)
         order = [(d, k) for d in doses for k in kernels]
         vols = np.empty((len(order), n_slices, 512, 512), np.float32)
         for i in range(n_slices):

@@ -92,7 +92,7 @@ def read_series(data: Path, split: str, model_path: Path, max_phantoms: int | No
     from operators.harmonize import harmonize_volume, load_model
     from operators.mtf_input import mtf_input
     from physics.masks import body_mask_2d, lung_mask, per_slice
-    from physics.noise import noise_sd, nps
+    from physics.noise import nps
     from training.data import phantom_pixel_mm
 
     manifest = json.loads((Path(data) / "manifest.json").read_text())
@@ -111,7 +111,7 @@ def read_series(data: Path, split: str, model_path: Path, max_phantoms: int | No
             y = harmonize_volume(model, x, m2d, (1, 0, 0, 0, 1, 0))
             spectrum = nps(x, spacing)
             yield Series(f"{p['folder']} {m['kernel']} {m['dose_mgy']} mGy", x, y, spacing, info,
-                         {"sd_hu": noise_sd(x, spacing), "nps_frequencies_per_mm": spectrum.frequencies_per_mm,
+                         {"sd_hu": spectrum.global_noise_sd_hu, "nps_frequencies_per_mm": spectrum.frequencies_per_mm,
                           "nps_1d": spectrum.nps_1d},
                          lung_mask(x, pixel), per_slice(lambda im, pixel=pixel: body_mask_2d(im, pixel_mm=pixel), x), slice_mm)
 

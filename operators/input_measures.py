@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from physics.masks import lung_mask
-from physics.noise import noise_sd, nps
+from physics.noise import nps
 
 if TYPE_CHECKING:
     from .series_job import SeriesJob
@@ -23,6 +23,6 @@ def input_noise(job: SeriesJob) -> dict:
     """The input's global noise SD (HU) and radial NPS (``physics.noise``) in soft tissue."""
     if job.noise is None:
         spectrum = nps(job.volume_hu, job.spacing_mm)
-        job.noise = {"sd_hu": noise_sd(job.volume_hu, job.spacing_mm),
+        job.noise = {"sd_hu": spectrum.global_noise_sd_hu,
                      "nps_frequencies_per_mm": spectrum.frequencies_per_mm, "nps_1d": spectrum.nps_1d}
     return job.noise

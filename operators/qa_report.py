@@ -69,15 +69,15 @@ def qa_report(job: SeriesJob, derived_series_uid: str | None, app_version: str) 
 
 def report_figure(job: SeriesJob, report: dict) -> bytes:
     """PNG: mid slice before / after / difference, MTF curves in and out, lung HU histograms."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     k = job.volume_hu.shape[0] // 2
     before = job.volume_hu[k]
     after = job.harmonized_hu[k] if job.harmonized_hu is not None else None
-    fig, ax = plt.subplots(2, 4, figsize=(17, 8.5))
+    # a Figure of its own (no pyplot state: safe beside other threads) laid out by hand, not by tight_layout
+    fig = Figure(figsize=(17, 8.5))
+    ax = fig.subplots(2, 4, gridspec_kw={"left": 0.035, "right": 0.965, "bottom": 0.06, "top": 0.95,
+                                         "wspace": 0.25, "hspace": 0.2})
     for a, img, title in ((ax[0, 0], before, "input"), (ax[0, 1], after, "harmonized")):
         a.axis("off")
         if img is None:
@@ -126,10 +126,8 @@ def report_figure(job: SeriesJob, report: dict) -> bytes:
     ax[1, 3].text(0.0, 0.95, _checks_text(report), family="monospace", va="top", fontsize=8)
     ax[1, 3].set_title("REJECTED: not written" if report["rejected"] else "domain gate and guard: passed")
     ax[1, 3].axis("off")
-    fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=80)
-    plt.close(fig)
     return buf.getvalue()
 
 

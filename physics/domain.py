@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .masks import body_mask_2d
+from .parallel import thread_map
 
 MIN_LUNG_FRACTION = 0.10      # lungs over body in the median slice: below it a series shows no lungs to measure
 RANGES = ("kvp", "pixel_spacing_mm", "slice_thickness_mm", "mtf_f50_per_mm", "noise_sd_hu")
@@ -30,11 +31,12 @@ MAX_SLICES = 16
 def lung_fraction(volume_hu: np.ndarray, lungs: np.ndarray, pixel_mm: float) -> float:
     """Median over (up to ``MAX_SLICES`` evenly spread) slices of lung area / body area; 0 with no body."""
     picks = np.unique(np.linspace(0, len(volume_hu) - 1, min(MAX_SLICES, len(volume_hu))).round().astype(int))
-    fractions = []
-    for k in picks:
+
+    def fraction(k: int) -> float:
         body = body_mask_2d(np.asarray(volume_hu[k], np.float32), pixel_mm=pixel_mm).sum()
-        fractions.append(float(np.asarray(lungs[k], bool).sum()) / body if body else 0.0)
-    return float(np.median(fractions))
+        return float(np.asarray(lungs[k], bool).sum()) / body if body else 0.0
+
+    return float(np.median(thread_map(fraction, picks)))
 
 
 @dataclass

@@ -25,6 +25,7 @@ from skimage.measure import find_contours
 
 from .esf import MTFCurve, binned_esf, mtf_from_esf
 from .masks import AIR_SKIN_THRESHOLD_HU, body_mask_2d
+from .parallel import thread_imap
 
 N_FREQUENCIES = 64
 REACH_MM = 10.0           # half-length of a profile across the edge
@@ -39,6 +40,7 @@ MAX_Z_BLUR_MM = 0.6       # profiles whose skin tilts so that the slice averages
 SECTORS = 8               # the outline's sectors (by angle round the body) whose own f50s are compared
 SECTOR_TOLERANCE = 0.15   # sectors whose f50s agree within this read one edge; the largest such group is kept
 MIN_SECTOR_SAMPLES = 1500
+STATS = ("outline", "cut", "air", "profiles", "pixels", "body", "tilted")   # what the slices count
 
 
 @dataclass
@@ -269,17 +271,25 @@ def estimate_mtf(volume_hu: np.ndarray, spacing_mm, max_slices: int = MAX_SLICES
     n = len(vol)
     order = np.unique(np.linspace(0, n - 1, min(max_slices, n)).round().astype(int))
     order = order[np.argsort(np.abs(order - (n - 1) / 2), kind="stable")]
-    stats = {"outline": 0, "cut": 0, "air": 0, "profiles": 0, "pixels": 0, "body": 0, "tilted": 0}
+    stats = dict.fromkeys(STATS, 0)
     dist, vals, widths, angles = [], [], [], []
-    for k in order:
+
+    def one(k: int):
+        """Slice ``k``'s edge samples and counts; (None, None) when it or a neighbour is not finite."""
         img = vol[k].astype(np.float32)
-        if not np.isfinite(img).all():
-            return _unusable(nyquist, stats["profiles"], "image holds non-finite values")
-        stats["pixels"] += img.size
         neighbours = [vol[j].astype(np.float32) for j in (k - 1, k + 1) if 0 <= j < n]
-        if not all(np.isfinite(nb).all() for nb in neighbours):
+        if not (np.isfinite(img).all() and all(np.isfinite(nb).all() for nb in neighbours)):
+            return None, None
+        counts = dict.fromkeys(STATS, 0)
+        counts["pixels"] = img.size
+        return _edge_samples(img, (dy, dx), counts, neighbours, z_ratio), counts
+
+    # the slices run a core's worth at a time; they are taken in order, so where it stops does not depend on it
+    for s, counts in thread_imap(one, order):
+        if counts is None:
             return _unusable(nyquist, stats["profiles"], "image holds non-finite values")
-        s = _edge_samples(img, (dy, dx), stats, neighbours, z_ratio)
+        for key, value in counts.items():
+            stats[key] += value
         if s is not None:
             dist.append(s[0])
             vals.append(s[1])

@@ -17,6 +17,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from .masks import body_mask_2d
+from .parallel import thread_map
 
 SOFT_TISSUE_HU = (-300.0, 300.0)
 LOCAL_ROI_MM = 6.0
@@ -47,19 +48,39 @@ def local_sd_map(img: np.ndarray, size_px: int) -> np.ndarray:
     return np.sqrt(np.maximum(m2 - m * m, 0.0) * size_px**2 / max(size_px**2 - 1, 1))
 
 
-def noise_sd(volume_hu: np.ndarray, spacing_mm, max_slices: int = MAX_SLICES) -> float:
-    """Global noise (HU): the mode of local SDs over soft tissue; NaN when there is too little tissue."""
+@dataclass
+class TissueSlice:
+    """One slice's soft tissue as both noise measures read it."""
+    image: np.ndarray           # (rows, cols) float32 HU
+    tissue: np.ndarray          # soft-tissue pixels away from the skin (``soft_tissue``)
+    local_sd: np.ndarray        # local SD map over ``LOCAL_ROI_MM`` squares (``local_sd_map``)
+    whole_sds: np.ndarray       # the local SDs of squares wholly inside the tissue: what the global noise counts
+
+
+def tissue_slices(volume_hu: np.ndarray, spacing_mm, max_slices: int = MAX_SLICES) -> list[TissueSlice]:
+    """The (up to ``max_slices`` evenly spread) slices the noise is read on, each measured once, on a thread
+    per core (the values do not depend on the number of threads)."""
     dy, dx = float(spacing_mm[0]), float(spacing_mm[1])
     vol = np.asarray(volume_hu).reshape((-1,) + np.shape(volume_hu)[-2:])
     size = max(3, int(round(LOCAL_ROI_MM / min(dx, dy))) | 1)
-    sds = []
-    for k in _slices(vol, max_slices):
+
+    def one(k: int) -> TissueSlice:
         img = vol[k].astype(np.float32)
         tissue = soft_tissue(img, min(dx, dy))
+        local = local_sd_map(img, size)
         # whole ROIs of tissue only: the centre pixel's neighbourhood must all be tissue
         whole = ndi.binary_erosion(tissue, structure=np.ones((size, size), bool))
-        sds.append(local_sd_map(img, size)[whole])
-    return sd_mode(np.concatenate(sds) if sds else np.empty(0))
+        return TissueSlice(img, tissue, local, local[whole])
+
+    return thread_map(one, _slices(vol, max_slices))
+
+
+def noise_sd(volume_hu: np.ndarray, spacing_mm, max_slices: int = MAX_SLICES,
+             measured: list[TissueSlice] | None = None) -> float:
+    """Global noise (HU): the mode of local SDs over soft tissue; NaN when there is too little tissue.
+    ``measured``: the series' ``tissue_slices``, when already at hand."""
+    measured = tissue_slices(volume_hu, spacing_mm, max_slices) if measured is None else measured
+    return sd_mode(np.concatenate([m.whole_sds for m in measured]) if measured else np.empty(0))
 
 
 def sd_mode(local_sds: np.ndarray) -> float:
@@ -80,6 +101,7 @@ class NPSResult:
     nps_1d: np.ndarray
     rois: int
     noise_sd_hu: float              # sqrt of the NPS integral
+    global_noise_sd_hu: float       # the global-noise SD (``noise_sd``) its uniform squares were chosen by
 
     @property
     def f_peak(self) -> float:
@@ -109,20 +131,16 @@ def nps_from_rois(rois: np.ndarray, spacing_mm) -> np.ndarray:
 def nps(volume_hu: np.ndarray, spacing_mm, roi_px: int = NPS_ROI_PX, max_slices: int = MAX_SLICES) -> NPSResult:
     """NPS of the soft tissue of an axial series (see module notes). ``rois == 0`` when none is uniform."""
     dy, dx = float(spacing_mm[0]), float(spacing_mm[1])
-    vol = np.asarray(volume_hu).reshape((-1,) + np.shape(volume_hu)[-2:])
-    sd = noise_sd(vol, (dy, dx), max_slices)
-    size = max(3, int(round(LOCAL_ROI_MM / min(dx, dy))) | 1)
+    measured = tissue_slices(volume_hu, (dy, dx), max_slices)
+    sd = noise_sd(volume_hu, (dy, dx), measured=measured)
     rois = []
-    for k in _slices(vol, max_slices):
-        img = vol[k].astype(np.float32)
-        tissue = soft_tissue(img, min(dx, dy))
-        local = local_sd_map(img, size)
-        rows, cols = img.shape
+    for m in measured:
+        rows, cols = m.image.shape
         for r0 in range(0, rows - roi_px + 1, roi_px // 2):
             for c0 in range(0, cols - roi_px + 1, roi_px // 2):
                 win = np.s_[r0:r0 + roi_px, c0:c0 + roi_px]
-                if tissue[win].all() and np.isfinite(sd) and np.percentile(local[win], 90) < UNIFORM_FACTOR * sd:
-                    rois.append(img[win])
+                if m.tissue[win].all() and np.isfinite(sd) and np.percentile(m.local_sd[win], 90) < UNIFORM_FACTOR * sd:
+                    rois.append(m.image[win])
     n = roi_px
     f = np.fft.fftshift(np.fft.fftfreq(n))
     fy, fx = np.meshgrid(f / dy, f / dx, indexing="ij")
@@ -131,11 +149,11 @@ def nps(volume_hu: np.ndarray, spacing_mm, roi_px: int = NPS_ROI_PX, max_slices:
     radial = np.arange(0.0, 0.5 / max(dx, dy) + step / 2, step)
     if not rois:
         empty = np.full(len(radial), np.nan)
-        return NPSResult(np.full((n, n), np.nan), radial, empty, 0, float("nan"))
+        return NPSResult(np.full((n, n), np.nan), radial, empty, 0, float("nan"), sd)
     n2 = nps_from_rois(np.stack(rois), (dy, dx))
     idx = np.clip(np.round(fr / step).astype(int), 0, len(radial) - 1)
     inside = fr <= radial[-1] + step / 2
     counts = np.bincount(idx[inside], minlength=len(radial))
     n1 = np.bincount(idx[inside], weights=n2[inside], minlength=len(radial)) / np.maximum(counts, 1)
     variance = n2.sum() / (n * dy * n * dx)
-    return NPSResult(n2, radial, n1, len(rois), float(np.sqrt(variance)))
+    return NPSResult(n2, radial, n1, len(rois), float(np.sqrt(variance)), sd)

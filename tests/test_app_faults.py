@@ -147,6 +147,7 @@ def test_sigkill_while_writing_leaves_no_partial_series(study, tmp_path):
     assert tree_digest(study) == before
 
 
+@pytest.mark.slow      # 40-150 s: make test-slow
 def test_sigterm_while_writing_removes_partial_output_and_staging(study, tmp_path):
     """What docker and Kubernetes send to stop a container: handled like Ctrl-C, exit 128 + 15."""
     out, tmpdir = tmp_path / "out", tmp_path / "tmp"

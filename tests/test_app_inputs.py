@@ -171,7 +171,9 @@ def test_single_slice(base, tmp_path):
     assert json.loads((folder / "report.json").read_text())["slices"] == 1
 
 
-@pytest.mark.parametrize("syntax", [RLELossless, JPEGLSLossless, JPEG2000Lossless], ids=lambda u: u.name)
+@pytest.mark.parametrize("syntax", [RLELossless, JPEGLSLossless,
+                                    pytest.param(JPEG2000Lossless, marks=pytest.mark.slow)],   # J2K: 26 s
+                         ids=lambda u: u.name)
 def test_compressed_input(base, tmp_path, syntax):
     ds = _copy(base)
     for d in ds:

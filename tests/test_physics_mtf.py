@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
 
-from physics.mtf import estimate_mtf, mtf_2d
+from physics.mtf import MIN_PROFILES, estimate_mtf, mtf_2d
 
 PIXEL = 500 / 512
 UP = 8
@@ -117,6 +117,21 @@ def test_deterministic():
     vol = _series(0.6, 40.0, slices=3)
     a, b = estimate_mtf(vol, (PIXEL, PIXEL)), estimate_mtf(vol.copy(), (PIXEL, PIXEL))
     assert a.to_json() == b.to_json()
+
+
+def test_the_estimate_is_the_same_on_one_thread_or_several(monkeypatch):
+    """Slices are read a core's worth at a time and taken in order until enough profiles are in: where it
+    stops, and so the estimate, must not depend on the number of cores (a target met after two slices of six,
+    with three and four cores computing more than are used)."""
+    vol = _series(0.6, 40.0, slices=6)
+
+    def run(cores):
+        monkeypatch.setattr("os.cpu_count", lambda: cores)
+        return estimate_mtf(vol, (PIXEL, PIXEL), target_profiles=1500).to_json()
+
+    one = run(1)
+    assert MIN_PROFILES <= one["profiles"] < 3 * 1500      # stopped early, after a few slices of the six
+    assert run(3) == one and run(4) == one
 
 
 @pytest.mark.parametrize("volume, spacing, reason", [

@@ -88,6 +88,7 @@ def test_unwritable_output_folder_is_refused():
     assert len(r.stderr.strip().splitlines()) == 1 and "cannot write" in r.stderr
 
 
+@pytest.mark.slow      # a small dataset simulated twice: make test-slow
 def test_dataset_is_split_by_phantom_and_resumes(tmp_path):
     from simulation.dataset import make_dataset
 

@@ -131,6 +131,7 @@ def test_thick_slice_blurs_the_sloping_skin_along_z():
     assert abs(thick.gt_hu[0][thick.body[0] > 0].mean() - thin.gt_hu[0][thin.body[0] > 0].mean()) < 15
 
 
+@pytest.mark.slow      # a wide dataset simulated twice: make test-slow
 def test_wide_dataset_records_every_draw_and_its_command_rebuilds_it(tmp_path):
     from simulation.__main__ import build_parser
     from simulation.dataset import dataset_command

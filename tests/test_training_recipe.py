@@ -14,6 +14,7 @@ from training.recipe import Recipe
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "training" / "recipes" / "smoke.yaml"
+pytestmark = pytest.mark.slow       # the smoke recipe end to end, about a minute: make test-slow
 
 
 @pytest.fixture(scope="module")
