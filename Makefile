@@ -70,10 +70,11 @@ GECATSIM := gecatsim==1.6.9
 
 external-deps: .venv/.gecatsim
 
-# The external validation set: 4 phantoms x 2 doses x 6 kernels rendered by XCIST (about an hour on 2 cores).
 model: venv
 	$(PY) -m training recipe $(RECIPE)
 
+# The external validation set: 4 phantoms x 2 doses x 6 kernels rendered by XCIST, each 1 mm slice the mean of
+# four 0.25 mm sections (30-45 minutes a phantom on 2 cores; a rerun continues with the unfinished phantoms).
 external-set: external-deps
 	$(PY) -m evaluation external-set --out data/external --phantoms 4 --slices 2 --seed 9000
 
