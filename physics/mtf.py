@@ -40,6 +40,8 @@ MAX_Z_BLUR_MM = 0.6       # profiles whose skin tilts so that the slice averages
 SECTORS = 8               # the outline's sectors (by angle round the body) whose own f50s are compared
 SECTOR_TOLERANCE = 0.15   # sectors whose f50s agree within this read one edge; the largest such group is kept
 MIN_SECTOR_SAMPLES = 1500
+AGREE_SIGMAS = 3.0        # sectors told apart only by a difference beyond this many SDs of their noise
+SECTOR_SPLIT = 16         # slivers per sector, alternated into two halves, to read a sector's own noise
 STATS = ("outline", "cut", "air", "profiles", "pixels", "body", "tilted")   # what the slices count
 
 
@@ -320,20 +322,46 @@ def estimate_mtf(volume_hu: np.ndarray, spacing_mm, max_slices: int = MAX_SLICES
 
 def consistent_sectors(angles: np.ndarray, mtf_of) -> np.ndarray:
     """The samples to pool: those of the largest group (by samples) of the outline's sectors whose own f50s
-    (``mtf_of(mask).f50``) agree within ``SECTOR_TOLERANCE`` of one of them. The MTF is the same all round
-    the body; what is not is a gown, a blanket or a cable lying along part of it, which makes that part's edge
-    read blurred, and it may cover half of the outline that can be read. Sectors with too few samples to be
-    read on their own are pooled with the group; with fewer than three read, every sample is."""
+    (``mtf_of(mask).f50``) agree within a tolerance of one of them. The MTF is the same all round the body;
+    what is not is a gown, a blanket or a cable lying along part of it, which makes that part's edge read
+    blurred, and it may cover half of the outline that can be read. Sectors with too few samples to be read
+    on their own are pooled with the group; with fewer than three read, every sample is.
+
+    The tolerance is ``SECTOR_TOLERANCE``, or wider where the sectors' f50s are themselves that uncertain
+    (``sector_f50_spread``: a noisy scan read on few profiles): sectors are told apart only by a difference
+    of ``AGREE_SIGMAS`` standard deviations of a difference of two sector f50s. Without it, sectors that
+    differ by their noise alone were left out as if a gown lay there, and the estimate moved with which ones."""
     sector = (angles / (2 * np.pi) * SECTORS).astype(int) % SECTORS
     count = np.bincount(sector, minlength=SECTORS)
     f50 = {s: mtf_of(sector == s).f50 for s in range(SECTORS) if count[s] >= MIN_SECTOR_SAMPLES}
     f50 = {s: v for s, v in f50.items() if np.isfinite(v) and v > 0}
     if len(f50) < 3:
         return np.ones(len(angles), bool)
-    groups = [[s for s, v in f50.items() if abs(v / centre - 1) <= SECTOR_TOLERANCE] for centre in f50.values()]
-    best = max(groups, key=lambda g: (count[g].sum(), max(f50[s] for s in g)))
-    odd = [s for s in f50 if s not in best]
+
+    def odd_ones(tolerance: float) -> list[int]:
+        groups = [[s for s, v in f50.items() if abs(v / centre - 1) <= tolerance] for centre in f50.values()]
+        best = max(groups, key=lambda g: (count[g].sum(), max(f50[s] for s in g)))
+        return [s for s in f50 if s not in best]
+
+    odd = odd_ones(SECTOR_TOLERANCE)
+    if odd:
+        spread = sector_f50_spread(angles, sector, list(f50), mtf_of)
+        odd = odd_ones(max(SECTOR_TOLERANCE, AGREE_SIGMAS * np.sqrt(2.0) * spread))
     return ~np.isin(sector, odd)
+
+
+def sector_f50_spread(angles: np.ndarray, sector: np.ndarray, sectors: list[int], mtf_of) -> float:
+    """The relative standard deviation of one sector's f50 from its noise: each sector's samples split in two
+    interleaved halves (alternate ``SECTOR_SPLIT`` slivers of its angle: independent noise, the same edge),
+    whose difference has twice the SD of the whole sector's f50; the median over sectors, read as a
+    normal's (``|x|`` has median 0.674 sigma)."""
+    sliver = (angles / (2 * np.pi) * SECTORS * SECTOR_SPLIT).astype(int) % 2
+    rel = []
+    for s in sectors:
+        a, b = (mtf_of((sector == s) & (sliver == h)).f50 for h in (0, 1))
+        if np.isfinite(a) and np.isfinite(b) and a + b > 0:
+            rel.append(abs(a - b) / (a + b))
+    return float(np.median(rel)) / 0.674 if rel else 0.0
 
 
 def z_blur_removed(curve: MTFCurve, widths_mm: np.ndarray) -> MTFCurve:

@@ -93,6 +93,17 @@ def _edge_enhanced(stored_floor_hu: float | None):
     return vol, _presampled_f50(lambda f: (1 + a) * _gaussian_mtf(s1)(f) - a * _gaussian_mtf(s2)(f))
 
 
+def test_a_noisy_short_series_is_not_split_by_its_noise():
+    """Two slices with 130 HU of noise (a sharp kernel at low dose): each sector of the outline reads its f50
+    on few profiles, so the sectors differ by their noise alone. They must not be told apart as if a gown lay
+    on some (which moved the estimate by 8-11 % with the draw of the noise); six draws, each within 7 %."""
+    clean = _clean_body(0.6)
+    truth = _expected_f50(0.6)
+    for seed in range(6):
+        vol = clean[None] + 130.0 * np.random.default_rng(seed).standard_normal((2,) + clean.shape)
+        assert estimate_mtf(vol, (PIXEL, PIXEL)).f50_per_mm == pytest.approx(truth, rel=0.07), seed
+
+
 def test_edge_enhancing_psf_reads_its_f50():
     vol, expected = _edge_enhanced(None)
     r = estimate_mtf(vol, (PIXEL, PIXEL))
