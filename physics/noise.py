@@ -75,11 +75,13 @@ def tissue_slices(volume_hu: np.ndarray, spacing_mm, max_slices: int = MAX_SLICE
     return thread_map(one, _slices(vol, max_slices))
 
 
-def noise_sd(volume_hu: np.ndarray, spacing_mm, max_slices: int = MAX_SLICES,
-             measured: list[TissueSlice] | None = None) -> float:
-    """Global noise (HU): the mode of local SDs over soft tissue; NaN when there is too little tissue.
-    ``measured``: the series' ``tissue_slices``, when already at hand."""
-    measured = tissue_slices(volume_hu, spacing_mm, max_slices) if measured is None else measured
+def noise_sd(volume_hu: np.ndarray, spacing_mm, max_slices: int = MAX_SLICES) -> float:
+    """Global noise (HU): the mode of local SDs over soft tissue; NaN when there is too little tissue."""
+    return global_noise(tissue_slices(volume_hu, spacing_mm, max_slices))
+
+
+def global_noise(measured: list[TissueSlice]) -> float:
+    """``noise_sd`` of slices already measured by ``tissue_slices``."""
     return sd_mode(np.concatenate([m.whole_sds for m in measured]) if measured else np.empty(0))
 
 
@@ -132,7 +134,7 @@ def nps(volume_hu: np.ndarray, spacing_mm, roi_px: int = NPS_ROI_PX, max_slices:
     """NPS of the soft tissue of an axial series (see module notes). ``rois == 0`` when none is uniform."""
     dy, dx = float(spacing_mm[0]), float(spacing_mm[1])
     measured = tissue_slices(volume_hu, (dy, dx), max_slices)
-    sd = noise_sd(volume_hu, (dy, dx), measured=measured)
+    sd = global_noise(measured)
     rois = []
     for m in measured:
         rows, cols = m.image.shape
