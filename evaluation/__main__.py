@@ -151,11 +151,11 @@ def _companions(args) -> int:
     if args.command == "guard":
         return _guard(args)
     if args.command == "external-set":
-        from .external_set import make_external_set
+        from .external_set import SUB_SLICE_MM, make_external_set
 
         seeds = [(args.seed + i, "copd" if i % 2 == 0 else "nodule") for i in range(args.phantoms)]
         m = make_external_set(args.out, seeds, args.slices,
-                              **({} if args.sub_slice_mm is None else {"sub_slice_mm": args.sub_slice_mm}))
+                              sub_slice_mm=SUB_SLICE_MM if args.sub_slice_mm is None else args.sub_slice_mm)
         print(f"external set in {args.out}: {len(m['phantoms'])} phantoms x {len(m['doses_mgy'])} doses x "
               f"{len(m['kernels'])} kernels; kernel f50 {m['kernel_f50_per_mm']}")
         return 0
