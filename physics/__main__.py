@@ -44,7 +44,8 @@ def main(argv=None) -> int:
         print(json.dumps(result.to_json(), indent=1))
     else:
         q = result.quality
-        print(f"f50 {result.f50_per_mm:.3f} /mm   f10 {result.f10_per_mm:.3f} /mm   profiles {result.profiles}   "
+        print(f"f50 {result.f50_per_mm:.3f} ± {result.f50_sd_per_mm:.3f} /mm   f10 {result.f10_per_mm:.3f} /mm   "
+              f"profiles {result.profiles}   "
               f"quality {'usable' if q['usable'] else 'unusable: ' + q['reason']}")
         print("frequency /mm  MTF")
         for f, v in zip(result.frequencies_per_mm[::4], result.mtf[::4]):

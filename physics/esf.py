@@ -4,6 +4,13 @@ Sanders et al., Med Phys 43(10), 2016 (after Judy 1976 and Samei et al. 1998): E
 edge positions are binned by their signed distance to the edge (``bin_mm`` << pixel, so the ESF is
 oversampled), the noisy tails are replaced by their plateau levels, the ESF is differentiated into the
 line-spread function (LSF), windowed, Fourier transformed and normalised to 1 at zero frequency.
+
+A bin's level is the mean of its samples, or (``statistic="robust"``) a level that a few bright pixels (a
+gown's, a streak's) and a stored floor do not move (``censored_location``). CT pixel data with a rescale
+intercept of -1024 hold no value below -1024 HU, so noisy air next to the skin is cut off from below and its
+mean reads high, by more the noisier it is. A bin's middle half is unmoved while under a quarter of it is
+at the floor, its median while under half; beyond, its level is read, as a normal's, from two quantiles
+above the floor. A bin nearly all at the floor has no level to read: ``floored_share`` says where.
 """
 from __future__ import annotations
 
@@ -11,6 +18,12 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
+from scipy.special import ndtri
+
+CENTRE_SMOOTH_MM = 0.5     # the LSF is smoothed by this much to find its peak (the mirror's centre)
+FLOOR_TOLERANCE_HU = 0.5   # a sample this close to the stored floor is at it
+CENSORED_SWITCH = 0.45     # above this share of a bin at the floor, its level is read from the quantiles above
+CENSORED_LIMIT = 0.97      # ... up to this share: beyond it too few samples are left to read it from
 
 
 @dataclass
@@ -40,22 +53,78 @@ class MTFCurve:
 
 
 def binned_esf(distance_mm: np.ndarray, values: np.ndarray, half_width_mm: float = 12.0,
-               bin_mm: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
-    """Mean of ``values`` in bins of signed distance; empty bins are interpolated. Returns (centres, esf)."""
+               bin_mm: float = 0.1, statistic: str = "mean", floor_hu: float | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Level of ``values`` in bins of signed distance (``statistic``: "mean", or "robust": ``censored_location``
+    under the stored ``floor_hu``); empty bins are interpolated. Returns (centres, esf)."""
     edges = np.arange(-half_width_mm, half_width_mm + bin_mm / 2, bin_mm)
     centres = 0.5 * (edges[:-1] + edges[1:])
     idx = np.digitize(distance_mm, edges) - 1
     ok = (idx >= 0) & (idx < len(centres))
-    sums = np.bincount(idx[ok], weights=values[ok], minlength=len(centres))
-    where = np.bincount(idx[ok], weights=distance_mm[ok], minlength=len(centres))
-    counts = np.bincount(idx[ok], minlength=len(centres))
+    idx, distance_mm, values = idx[ok], distance_mm[ok], np.asarray(values, np.float64)[ok]
+    where = np.bincount(idx, weights=distance_mm, minlength=len(centres))
+    counts = np.bincount(idx, minlength=len(centres))
     filled = counts > 0
     if filled.sum() < 2:
         raise ValueError("too few edge samples to form an ESF")
-    # each bin's mean sits at its samples' mean distance, not at the bin centre: pixel grids fill a bin
+    if statistic == "mean":
+        level = np.bincount(idx, weights=values, minlength=len(centres)) / np.maximum(counts, 1)
+    elif statistic == "robust":
+        level = censored_location(idx, values, len(centres), floor_hu)
+    else:
+        raise ValueError(f"statistic must be 'mean' or 'robust', not {statistic!r}")
+    # each bin's level sits at its samples' mean distance, not at the bin centre: pixel grids fill a bin
     # unevenly, and that offset would otherwise be read as blur
-    esf = np.interp(centres, where[filled] / counts[filled], sums[filled] / counts[filled])
+    esf = np.interp(centres, where[filled] / counts[filled], level[filled])
     return centres, esf
+
+
+def censored_location(idx: np.ndarray, values: np.ndarray, n_bins: int, floor_hu: float | None = None) -> np.ndarray:
+    """Per bin (``idx`` in ``0..n_bins-1``) a level of ``values`` that neither a few bright samples nor a stored
+    floor ``floor_hu`` moves, for noise symmetric about the level:
+
+    - the interquartile mean (the mean of the middle half: nearly as precise as the mean under normal noise)
+      while under a quarter of the bin is at the floor;
+    - the median while under ``CENSORED_SWITCH``;
+    - beyond, up to ``CENSORED_LIMIT`` in a bin of 12 samples or more, the centre of the normal whose quantiles
+      at two levels above the floor's share p (p + (1-p)/3 and p + 2(1-p)/3) are the bin's own;
+    - further at the floor, the median: the floor itself, a level it does not know."""
+    if np.all(values[1:] >= values[:-1]):      # sorted by value already: a stable sort by bin keeps it so
+        order = np.argsort(idx.astype(np.int16 if n_bins < 2 ** 15 else np.int64), kind="stable")
+    else:
+        order = np.lexsort((values, idx))
+    ordered = values[order]
+    n = np.bincount(idx, minlength=n_bins)
+    start = np.concatenate([[0], np.cumsum(n)[:-1]])
+    last = start + np.maximum(n, 1) - 1
+
+    def quantile(level: np.ndarray) -> np.ndarray:
+        pos = start + level * (np.maximum(n, 1) - 1)
+        lo = np.clip(np.floor(pos).astype(np.int64), 0, len(ordered) - 1)
+        hi = np.clip(np.minimum(lo + 1, last), 0, len(ordered) - 1)
+        return ordered[lo] + (pos - np.floor(pos)) * (ordered[hi] - ordered[lo])
+
+    median = quantile(np.full(n_bins, 0.5))
+    total = np.concatenate([[0.0], np.cumsum(ordered)])
+    first = start + np.ceil(0.25 * (n - 1)).astype(np.int64)          # the middle half: ranks first .. end-1
+    end = np.minimum(start + np.floor(0.75 * (n - 1)).astype(np.int64) + 1, len(ordered))
+    middle = np.where((n > 0) & (end > first),
+                      (total[end] - total[np.minimum(first, end)]) / np.maximum(end - first, 1), median)
+    if floor_hu is None or not len(values):
+        return middle
+    p = floored_share(idx, values, n_bins, floor_hu)
+    a, b = p + (1 - p) / 3, p + 2 * (1 - p) / 3
+    za, zb = ndtri(np.clip(a, 1e-6, 1 - 1e-6)), ndtri(np.clip(b, 1e-6, 1 - 1e-6))
+    qa, qb = quantile(a), quantile(b)
+    censored = qa - za * (qb - qa) / np.maximum(zb - za, 1e-6)
+    read = (p > CENSORED_SWITCH) & (p < CENSORED_LIMIT) & (n >= 12)
+    return np.where(p < 0.25, middle, np.where(read, censored, median))
+
+
+def floored_share(idx: np.ndarray, values: np.ndarray, n_bins: int, floor_hu: float) -> np.ndarray:
+    """Share of each bin's samples at the stored floor."""
+    n = np.bincount(idx, minlength=n_bins)
+    return np.bincount(idx, weights=values <= floor_hu + FLOOR_TOLERANCE_HU, minlength=n_bins) / np.maximum(n, 1)
 
 
 def mtf_from_esf(centres_mm: np.ndarray, esf: np.ndarray, tail_mm: float = 6.0, f_max_per_mm: float = 1.5,
@@ -78,7 +147,9 @@ def mtf_from_esf(centres_mm: np.ndarray, esf: np.ndarray, tail_mm: float = 6.0, 
     centre = 0.0
     if mirror_side:
         near = np.abs(centres_mm) < 2.0
-        located = gaussian_filter1d(lsf, 0.25 / step)   # the peak of a lightly smoothed LSF marks the centre
+        # the peak of a smoothed LSF marks the centre: smoothed enough that the noise does not choose it (a
+        # peak pushed outwards by the noise mirrors a narrower LSF)
+        located = gaussian_filter1d(lsf, CENTRE_SMOOTH_MM / step)
         i = int(np.argmax(np.where(near, located, -np.inf)))
         if 0 < i < len(lsf) - 1:
             a, b, c = located[i - 1], located[i], located[i + 1]

@@ -10,9 +10,18 @@ one oversampled ESF; its tails are replaced by their plateaus and the air half o
 (skin over fat makes the patient's half uneven), is the LSF, whose spectrum is the MTF.
 
 Returned: 64 samples from 0 to the Nyquist frequency, f50/f10 from the fine curve (they may lie above
-Nyquist for sharp kernels: the oversampled ESF measures the presampled MTF), the profile count and a
-quality flag with the reason when the edge is unusable. Slices are added until ``TARGET_PROFILES`` clean
-profiles are in (at most ``MAX_SLICES``), so a long series costs no more than a short one.
+Nyquist for sharp kernels: the oversampled ESF measures the presampled MTF), f50's standard deviation from
+the noise (``f50_noise_sd``), the profile count and a quality flag with the reason when the edge is
+unusable. Slices are added until ``TARGET_PROFILES`` clean profiles are in (at most ``MAX_SLICES``), so a
+long series costs no more than a short one.
+
+Noise is kept from choosing what is read: a profile's air is judged clean on a 1 mm smoothed image (on the
+noisy one, profiles whose air happened to read low were the ones kept, and the air half of the edge read
+dark), the ESF's bins are read robustly (``physics.esf``: the middle half, the median, or quantiles above
+the stored floor of -1024 HU that cuts noisy air off from below), and the mirror's centre is the peak of a
+0.5 mm smoothed LSF. Where the air next to the skin is at the stored floor over ``FLOORED_MM`` or more (an
+edge-enhancing kernel's undershoot, cut off), the edge is said to be unusable: the part of it that sets f50
+is not in the data.
 """
 from __future__ import annotations
 
@@ -23,7 +32,7 @@ from scipy import ndimage as ndi
 from scipy.spatial import cKDTree
 from skimage.measure import find_contours
 
-from .esf import MTFCurve, binned_esf, mtf_from_esf
+from .esf import FLOOR_TOLERANCE_HU, MTFCurve, binned_esf, floored_share, mtf_from_esf
 from .masks import AIR_SKIN_THRESHOLD_HU, body_mask_2d
 from .parallel import thread_imap
 
@@ -42,6 +51,11 @@ SECTOR_TOLERANCE = 0.15   # sectors whose f50s agree within this read one edge; 
 MIN_SECTOR_SAMPLES = 1500
 AGREE_SIGMAS = 3.0        # sectors told apart only by a difference beyond this many SDs of their noise
 SECTOR_SPLIT = 16         # slivers per sector, alternated into two halves, to read a sector's own noise
+AIR_SMOOTH_MM = 1.0       # a profile's air is judged clean on the image smoothed by this much
+FLOORED_SHARE = 0.9       # a bin of the edge's air side with this share of its samples at the stored floor ...
+FLOORED_MM = 0.8          # ... over this much of the first FLOOR_SEARCH_MM outside the skin: unusable
+FLOOR_SEARCH_MM = 3.0
+QUARTERS = 4              # interleaved parts of the outline whose f50s give the estimate's noise
 STATS = ("outline", "cut", "air", "profiles", "pixels", "body", "tilted")   # what the slices count
 
 
@@ -53,6 +67,7 @@ class MTFResult:
     f10_per_mm: float
     profiles: int
     quality: dict = field(default_factory=lambda: {"usable": True, "reason": None})
+    f50_sd_per_mm: float = float("nan")   # f50's standard deviation from the noise (NaN: not read)
 
     @property
     def usable(self) -> bool:
@@ -67,6 +82,7 @@ class MTFResult:
             "mtf": [None if not np.isfinite(m) else round(float(m), 5) for m in self.mtf],
             "f50_per_mm": num(self.f50_per_mm),
             "f10_per_mm": num(self.f10_per_mm),
+            "f50_sd_per_mm": num(self.f50_sd_per_mm),
             "profiles": int(self.profiles),
             "quality": self.quality,
         }
@@ -200,8 +216,15 @@ def _edge_samples(img: np.ndarray, spacing: tuple[float, float], stats: dict, ne
     qy, qx = q[..., 1] / dy, q[..., 0] / dx
     in_fov = (qy.min(1) >= 0) & (qx.min(1) >= 0) & (qy.max(1) <= rows - 1) & (qx.max(1) <= cols - 1)
     prof = ndi.map_coordinates(img, [qy.ravel(), qx.ravel()], order=1, mode="nearest").reshape(qy.shape)
-    outside, inner = prof[:, t > 2.0], prof[:, (t < -2.0) & (t > -REACH_MM + 1)]
-    clean_air = (np.median(outside, 1) < -960.0) & (ndi.uniform_filter1d(outside, 5, axis=1).max(1) < -850.0)
+    inner = prof[:, (t < -2.0) & (t > -REACH_MM + 1)]
+    outside = ndi.map_coordinates(ndi.gaussian_filter(img, (AIR_SMOOTH_MM / dy, AIR_SMOOTH_MM / dx)),
+                                  [qy[:, t > 2.0].ravel(), qx[:, t > 2.0].ravel()], order=1,
+                                  mode="nearest").reshape(len(qy), -1)
+    # air 40 HU above its level at most, nothing 150 HU above it: a stored floor under noisy air raises that
+    # level (the floor's cut-off noise, smoothed), so it is the profiles' own, no higher than -960 HU
+    air_median = np.median(outside, 1)
+    air = min(float(np.median(air_median)), -960.0)
+    clean_air = (air_median < air + 40.0) & (ndi.uniform_filter1d(outside, 5, axis=1).max(1) < air + 150.0)
     soft = np.abs(np.median(inner, 1)) < 250.0
     straight = curvature[::every] < 1.0 / MIN_RADIUS_MM
     accepted = in_fov & clean_air & soft & straight
@@ -274,6 +297,7 @@ def estimate_mtf(volume_hu: np.ndarray, spacing_mm, max_slices: int = MAX_SLICES
     order = np.unique(np.linspace(0, n - 1, min(max_slices, n)).round().astype(int))
     order = order[np.argsort(np.abs(order - (n - 1) / 2), kind="stable")]
     stats = dict.fromkeys(STATS, 0)
+    floor = stored_floor(vol[k] for k in order)
     dist, vals, widths, angles = [], [], [], []
 
     def one(k: int):
@@ -312,12 +336,63 @@ def estimate_mtf(volume_hu: np.ndarray, spacing_mm, max_slices: int = MAX_SLICES
                              f"tilts along z so that the slices average its edge over more than {MAX_Z_BLUR_MM} mm")
         return _unusable(nyquist, n_prof, f"too few clean skin-air profiles ({n_prof} < {MIN_PROFILES})")
     d, v, w, a = (np.concatenate(x) for x in (dist, vals, widths, angles))
-    pooled = lambda m: z_blur_removed(mtf_from_esf(*binned_esf(d[m], v[m], half_width_mm=REACH_MM),
+    if floor is not None and floored_mm(d, v, floor) >= FLOORED_MM:
+        return _unusable(nyquist, n_prof, f"the air next to the skin is stored at the floor ({floor:.0f} HU) over "
+                         f"{floored_mm(d, v, floor):.1f} mm: the kernel's undershoot there is cut off, and with it "
+                         "what sets the MTF")
+    order = np.argsort(v, kind="stable")     # sorted by value: each bin's quantiles need no sort of their own
+    d, v, w, a = d[order], v[order], w[order], a[order]
+    pooled = lambda m: z_blur_removed(mtf_from_esf(*binned_esf(d[m], v[m], half_width_mm=REACH_MM, statistic="robust",
+                                                               floor_hu=floor),
                                                    tail_mm=REACH_MM - 3.0, f_max_per_mm=max(1.5, 2 * nyquist),
                                                    mirror_side=+1), w[m])
-    curve = pooled(consistent_sectors(a, pooled))
+    keep = consistent_sectors(a, pooled)
+    curve = pooled(keep)
     f = np.linspace(0.0, nyquist, N_FREQUENCIES)
-    return MTFResult(f, np.clip(curve.sample(f), 0.0, None), curve.f50, curve.f10, n_prof)
+    return MTFResult(f, np.clip(curve.sample(f), 0.0, None), curve.f50, curve.f10, n_prof,
+                     f50_sd_per_mm=f50_noise_sd(a, keep, pooled))
+
+
+def stored_floor(slices) -> float | None:
+    """The value CT pixel data hold for everything at or below it (-1024 HU with a rescale intercept of -1024),
+    read from the image: its minimum, when at least 0.1 % of the pixels hold it and it is air (-950 HU or
+    below); None when the image holds no such floor."""
+    low, at, total = np.inf, 0, 0
+    for img in slices:
+        m = float(np.min(img))
+        if m < low - FLOOR_TOLERANCE_HU:
+            low, at = m, 0
+        at += int(np.count_nonzero(img <= low + FLOOR_TOLERANCE_HU)) if m <= low + FLOOR_TOLERANCE_HU else 0
+        total += img.size
+    return low if total and low <= -950.0 and at >= 1e-3 * total else None
+
+
+def floored_mm(distance_mm: np.ndarray, values: np.ndarray, floor_hu: float, bin_mm: float = 0.1) -> float:
+    """How much of the first ``FLOOR_SEARCH_MM`` outside the skin is at the stored floor: the 0.1 mm bins of
+    the edge with ``FLOORED_SHARE`` or more of their samples there. Zero where the air further out (5-9 mm)
+    is itself mostly at the floor: that is the air's own level, not an undershoot cut off."""
+    far = (distance_mm > 5.0) & (distance_mm < 9.0)
+    if not far.any() or np.mean(values[far] <= floor_hu + FLOOR_TOLERANCE_HU) >= 0.5:
+        return 0.0
+    idx = np.floor(distance_mm / bin_mm).astype(np.int64)
+    n_bins = int(round(FLOOR_SEARCH_MM / bin_mm))
+    near = (idx >= 0) & (idx < n_bins)
+    return float((floored_share(idx[near], values[near], n_bins, floor_hu) >= FLOORED_SHARE).sum() * bin_mm)
+
+
+def f50_noise_sd(angles: np.ndarray, keep: np.ndarray, mtf_of) -> float:
+    """f50's standard deviation from the noise: f50 read on each of ``QUARTERS`` interleaved parts of the kept
+    outline (slivers of ``SECTORS * SECTOR_SPLIT`` round the body, dealt in turn), whose spread is twice the
+    whole's (four parts, each a quarter of the samples). NaN where a part cannot be read."""
+    part = (angles / (2 * np.pi) * SECTORS * SECTOR_SPLIT).astype(int) % QUARTERS
+    read = []
+    for q in range(QUARTERS):
+        try:
+            read.append(mtf_of(keep & (part == q)).f50)
+        except ValueError:
+            return float("nan")
+    f50 = np.array(read)
+    return float(np.std(f50, ddof=1) / np.sqrt(QUARTERS)) if np.isfinite(f50).all() else float("nan")
 
 
 def consistent_sectors(angles: np.ndarray, mtf_of) -> np.ndarray:

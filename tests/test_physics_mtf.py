@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
 
+from physics.esf import binned_esf
 from physics.mtf import MIN_PROFILES, estimate_mtf, mtf_2d
 
 PIXEL = 500 / 512
@@ -96,12 +97,67 @@ def _edge_enhanced(stored_floor_hu: float | None):
 def test_a_noisy_short_series_is_not_split_by_its_noise():
     """Two slices with 130 HU of noise (a sharp kernel at low dose): each sector of the outline reads its f50
     on few profiles, so the sectors differ by their noise alone. They must not be told apart as if a gown lay
-    on some (which moved the estimate by 8-11 % with the draw of the noise); six draws, each within 7 %."""
+    on some (which moved the estimate by 8-11 % with the draw of the noise); six draws, each within 10 % and
+    within three of its own stated standard deviations (measured: 3.5-5.5 %)."""
     clean = _clean_body(0.6)
     truth = _expected_f50(0.6)
     for seed in range(6):
         vol = clean[None] + 130.0 * np.random.default_rng(seed).standard_normal((2,) + clean.shape)
-        assert estimate_mtf(vol, (PIXEL, PIXEL)).f50_per_mm == pytest.approx(truth, rel=0.07), seed
+        r = estimate_mtf(vol, (PIXEL, PIXEL))
+        assert r.f50_per_mm == pytest.approx(truth, rel=0.10), seed
+        assert abs(r.f50_per_mm - truth) < 3 * r.f50_sd_per_mm, (seed, r.f50_per_mm, r.f50_sd_per_mm)
+
+
+@pytest.mark.parametrize("true_level", [-1000.0, -1040.0, -1080.0])
+def test_a_bin_cut_off_by_the_stored_floor_reads_its_true_level(true_level):
+    """Air of known level under 60 HU of normal noise, stored no lower than -1024 HU (35, 61 and 83 % of it at
+    the floor): the robust bin reads the level within 4 HU (measured: within 2); the mean reads 13-62 HU high."""
+    values = np.maximum(np.rint(true_level + 60.0 * np.random.default_rng(7).standard_normal(20000)), -1024.0)
+    distance = np.random.default_rng(8).uniform(-0.05, 0.05, len(values))
+    _, robust = binned_esf(distance, values, half_width_mm=0.1, statistic="robust", floor_hu=-1024.0)
+    _, mean = binned_esf(distance, values, half_width_mm=0.1)
+    assert robust[1] == pytest.approx(true_level, abs=4.0) and mean[1] > true_level + 10.0, (robust, mean)
+
+
+def test_a_few_bright_samples_do_not_move_a_robust_bin():
+    """Soft tissue at 40 HU with 20 HU of noise, a twentieth of the samples a gown's fibres at +300 HU: the
+    robust bin reads 40 within 2.5 HU (measured: 41.4; the mean: 53)."""
+    rng = np.random.default_rng(9)
+    values = 40.0 + 20.0 * rng.standard_normal(20000)
+    values[::20] = 300.0
+    _, robust = binned_esf(rng.uniform(-0.05, 0.05, len(values)), values, half_width_mm=0.1, statistic="robust")
+    assert robust[1] == pytest.approx(40.0, abs=2.5), robust
+
+
+def _noisy_draws(sigma_mm: float, noise_hu: float, slices: int, draws: int, floor_hu: float | None = None):
+    """f50 errors and stated standard deviations (both relative to the analytic f50) of ``draws`` noise draws."""
+    clean, truth = _clean_body(sigma_mm), _expected_f50(sigma_mm)
+    errors, sds = [], []
+    for seed in range(draws):
+        vol = clean[None] + noise_hu * np.random.default_rng(100 + seed).standard_normal((slices,) + clean.shape)
+        if floor_hu is not None:
+            vol = np.maximum(np.rint(vol), floor_hu)
+        r = estimate_mtf(vol, (PIXEL, PIXEL))
+        errors.append(r.f50_per_mm / truth - 1)
+        sds.append(r.f50_sd_per_mm / truth)
+    return np.array(errors), np.array(sds)
+
+
+def test_noisy_air_stored_no_lower_than_minus_1024_is_not_read_as_sharpness():
+    """CT pixel data with a rescale intercept of -1024 hold nothing below -1024 HU: 90 HU of noise on air at
+    -1000 HU is cut off from below for 40 % of its pixels, and the mean of the air next to the skin reads high
+    exactly where the edge falls into it. Bin means read such a series 6-11 % sharp (four draws of four slices,
+    8.5 % on average); the robust bins must read it within 3 % on average."""
+    errors, _ = _noisy_draws(0.6, 90.0, 4, 4, floor_hu=-1024.0)
+    assert abs(errors.mean()) < 0.03, errors
+
+
+def test_the_stated_sd_is_the_spread_over_noise_draws():
+    """f50's stated standard deviation (from four interleaved parts of the outline) against the spread of f50
+    over eight independent noise draws of the same series (130 HU, two slices): the same within a factor 2."""
+    errors, sds = _noisy_draws(0.6, 130.0, 2, 8)
+    spread = errors.std(ddof=1)
+    assert 0.5 < sds.mean() / spread < 2.0, (sds, errors)
 
 
 def test_edge_enhancing_psf_reads_its_f50():
@@ -110,13 +166,14 @@ def test_edge_enhancing_psf_reads_its_f50():
     assert r.usable and abs(r.f50_per_mm / expected - 1) < 0.02, (r.f50_per_mm, expected)
 
 
-@pytest.mark.xfail(strict=True, reason="air stored no lower than -1024 HU cuts off an edge-enhancing kernel's "
-                   "undershoot next to the skin, and the air half of the edge then reads about 4 % sharp here "
-                   "(8-12 % on the widened platform's edge-enhancing kernels): a known limit")
-def test_edge_enhancing_psf_with_air_clipped_at_minus_1024():
-    vol, expected = _edge_enhanced(-1024.0)
+def test_an_undershoot_cut_off_by_the_stored_floor_is_said_not_read():
+    """An edge-enhancing PSF undershoots to -1100 HU in the air next to the skin; stored no lower than -1024
+    (a rescale intercept of -1024) that undershoot is gone, and with it what sets f50 (the air half read about
+    4 % sharp before this was checked). The estimate must say so instead of reading a number."""
+    vol, _ = _edge_enhanced(-1024.0)
     r = estimate_mtf(vol, (PIXEL, PIXEL))
-    assert r.usable and abs(r.f50_per_mm / expected - 1) < 0.02, (r.f50_per_mm, expected)
+    assert not r.usable and "stored at the floor" in r.quality["reason"], r.quality
+    assert np.isnan(r.f50_per_mm)
 
 
 def test_sharper_psf_measures_higher_f50():
@@ -193,9 +250,10 @@ def test_every_kernel_and_dose_of_the_simulator(simulated_chest, kernel_f50):
         measured[dose, kernel] = r.f50_per_mm
         errors[dose, kernel] = r.f50_per_mm / kernel_f50[kernel] - 1
     err = np.abs(list(errors.values()))
-    # measured: median 1.33 %, worst 3.01 % (seeded, so the same on every run); the limits keep a margin for
-    # other CPUs' arithmetic and stay inside the estimator's goals (median 3 %, worst 6 %)
-    assert np.median(err) <= 0.02 and err.max() <= 0.04, errors
+    # measured: median 2.42 %, worst 4.65 %, every kernel read high by 0.3-4.7 % (seeded, so the same on every
+    # run; 1.33 and 3.01 % before the noise was kept from choosing profiles, bins and the LSF's centre, a choice
+    # made on the widened platform's validation sets); the limits are the estimator's goals
+    assert np.median(err) <= 0.03 and err.max() <= 0.06, errors
     # monotone: at each dose, a kernel with a clearly higher chain f50 measures higher on the patient
     for (dose, a), fa in measured.items():
         for (dose_b, b), fb in measured.items():
