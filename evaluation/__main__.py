@@ -128,6 +128,8 @@ def _guard(args) -> int:
         result["held_out" if i == 0 else f"held_out_{data.name}"] = test
         print(f"held-out {data}: {test['false_alarms']} false alarms in {test['series']} clean series "
               f"({100 * test['false_alarm_rate']:.1f} %; {', '.join(test['false_alarm_checks']) or 'none'})")
+        if not args.corrupt_every:                # no corrupted series, no detection table
+            continue
         print(f"{'corruption':20s} " + " ".join(f"{'amount':>8s} {'caught':>7s}" for _ in range(1)))
         for kind, amounts in CORRUPTIONS.items():
             cells = [f"{a:>5} {100 * test['detection'][f'{kind} {a}']['rate']:5.0f} %" for a in amounts]
@@ -164,12 +166,12 @@ def _companions(args) -> int:
 
         errors = dataset_errors(args.data, args.split)
         if args.json:
-            print(json.dumps({"summary": summary(errors), "renditions": [dict(vars(e), error=e.error) for e in errors]},
+            print(json.dumps({"summary": summary(errors), "renditions": [dict(vars(e), error=e.error, z=e.z) for e in errors]},
                              indent=1, default=float))
             return 0
         for e in errors:
             print(f"{e.phantom}  {e.kernel:30s} {e.dose_mgy:6.2f} mGy  reference f50 {e.reference_f50:.3f}  "
-                  f"skin-air {e.estimated_f50:.3f}  {100 * e.error:+6.1f} %  {e.reason or ''}")
+                  f"skin-air {e.estimated_f50:.3f} ± {e.estimated_sd:.3f}  {100 * e.error:+6.1f} %  {e.reason or ''}")
         print(json.dumps(summary(errors)))
         return 0
     from .real_slices import evaluate, print_table

@@ -30,6 +30,12 @@ class MTFError:
     estimated_f50: float
     profiles: int
     reason: str | None
+    estimated_sd: float = float("nan")   # the estimate's own f50 standard deviation from the noise
+
+    @property
+    def z(self) -> float:
+        """The f50 error in the estimate's own standard deviations."""
+        return (self.estimated_f50 - self.reference_f50) / self.estimated_sd
 
     @property
     def error(self) -> float:
@@ -87,7 +93,7 @@ def dataset_errors(root: Path, split: str | None = None) -> list[MTFError]:
         for vol, m in zip(vols, meta):
             est = estimate_mtf(np.asarray(vol, np.float32), (pixel, pixel))
             out.append(MTFError(p["folder"], m["kernel"], m["dose_mgy"], _reference(manifest, m, thickness),
-                                est.f50_per_mm, est.profiles, est.quality["reason"]))
+                                est.f50_per_mm, est.profiles, est.quality["reason"], est.f50_sd_per_mm))
     return out
 
 
@@ -103,10 +109,19 @@ def _reference(manifest: dict, rendition: dict, thickness_mm: float) -> float:
     return reference_f50(params, thickness_mm)
 
 
-def summary(errors: list[MTFError]) -> dict:
-    e = np.array([abs(x.error) for x in errors if np.isfinite(x.error)])
+def summary(errors: list[MTFError], sure_percent: float = 3.0) -> dict:
+    """Median, worst and mean f50 error over the usable renditions; the worst again over those whose own
+    stated standard deviation is at most ``sure_percent`` of f50, and how many erred by more than three of it."""
+    read = [x for x in errors if np.isfinite(x.error)]
+    e = np.array([abs(x.error) for x in read])
+    sure = np.array([abs(x.error) for x in read if x.estimated_sd <= sure_percent / 100 * x.estimated_f50])
     return {"renditions": len(errors), "usable": int(len(e)),
             "median_abs_f50_error_percent": float(100 * np.median(e)) if len(e) else None,
             "worst_abs_f50_error_percent": float(100 * e.max()) if len(e) else None,
-            "mean_f50_error_percent": float(100 * np.mean([x.error for x in errors if np.isfinite(x.error)]))
-            if len(e) else None}
+            "mean_f50_error_percent": float(100 * np.mean([x.error for x in read])) if len(e) else None,
+            "median_stated_sd_percent": float(100 * np.median([x.estimated_sd / x.estimated_f50 for x in read]))
+            if len(e) else None,
+            f"stated_sd_at_most_{sure_percent:g}_percent": int(len(sure)),
+            f"worst_abs_f50_error_percent_where_sd_at_most_{sure_percent:g}_percent":
+                float(100 * sure.max()) if len(sure) else None,
+            "beyond_3_stated_sd": int(sum(abs(x.z) > 3 for x in read))}
