@@ -336,10 +336,10 @@ def estimate_mtf(volume_hu: np.ndarray, spacing_mm, max_slices: int = MAX_SLICES
                              f"tilts along z so that the slices average its edge over more than {MAX_Z_BLUR_MM} mm")
         return _unusable(nyquist, n_prof, f"too few clean skin-air profiles ({n_prof} < {MIN_PROFILES})")
     d, v, w, a = (np.concatenate(x) for x in (dist, vals, widths, angles))
-    if floor is not None and floored_mm(d, v, floor) >= FLOORED_MM:
+    floored = floored_mm(d, v, floor) if floor is not None else 0.0
+    if floored >= FLOORED_MM:
         return _unusable(nyquist, n_prof, f"the air next to the skin is stored at the floor ({floor:.0f} HU) over "
-                         f"{floored_mm(d, v, floor):.1f} mm: the kernel's undershoot there is cut off, and with it "
-                         "what sets the MTF")
+                         f"{floored:.1f} mm: the kernel's undershoot there is cut off, and with it what sets the MTF")
     order = np.argsort(v, kind="stable")     # sorted by value: each bin's quantiles need no sort of their own
     d, v, w, a = d[order], v[order], w[order], a[order]
     pooled = lambda m: z_blur_removed(mtf_from_esf(*binned_esf(d[m], v[m], half_width_mm=REACH_MM, statistic="robust",
