@@ -97,7 +97,8 @@ def report_figure(job: SeriesJob, report: dict) -> bytes:
     for key, label in (("mtf_input", "input"), ("mtf_output", "harmonized")):
         m = report[key]
         if m is not None and all(v is not None for v in m["mtf"]):
-            ax[1, 0].plot(m["frequencies_per_mm"], m["mtf"], label=f"{label} (f50 {m['f50_per_mm']})")
+            sd = f" ± {m['f50_sd_per_mm']:.3f}" if m.get("f50_sd_per_mm") is not None else ""
+            ax[1, 0].plot(m["frequencies_per_mm"], m["mtf"], label=f"{label} (f50 {m['f50_per_mm']}{sd})")
     ax[1, 0].set_xlabel("cycles/mm")
     ax[1, 0].set_ylabel("MTF")
     ax[1, 0].set_title(f"skin-air MTF (input source: {report['mtf_input'].get('source')})")
