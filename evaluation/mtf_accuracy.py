@@ -35,6 +35,8 @@ class MTFError:
     @property
     def z(self) -> float:
         """The f50 error in the estimate's own standard deviations."""
+        if not self.estimated_sd > 0:
+            return float("nan")
         return (self.estimated_f50 - self.reference_f50) / self.estimated_sd
 
     @property
