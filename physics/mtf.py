@@ -158,7 +158,8 @@ def _body_side_outliers(inside: np.ndarray) -> np.ndarray:
     return _outliers(inside, -1.0)
 
 
-def _edge_samples(img: np.ndarray, spacing: tuple[float, float], stats: dict, neighbours=(), z_ratio: float = 1.0):
+def _edge_samples(img: np.ndarray, spacing: tuple[float, float], stats: dict, neighbours=(), z_ratio: float = 1.0,
+                  floor_hu: float | None = None):
     """Signed distances (mm, + outwards), values, z-blur widths (mm) and angles round the body's centre
     (radians) of the pixels next to accepted skin-air profiles.
 
@@ -220,10 +221,11 @@ def _edge_samples(img: np.ndarray, spacing: tuple[float, float], stats: dict, ne
     outside = ndi.map_coordinates(ndi.gaussian_filter(img, (AIR_SMOOTH_MM / dy, AIR_SMOOTH_MM / dx)),
                                   [qy[:, t > 2.0].ravel(), qx[:, t > 2.0].ravel()], order=1,
                                   mode="nearest").reshape(len(qy), -1)
-    # air 40 HU above its level at most, nothing 150 HU above it: a stored floor under noisy air raises that
-    # level (the floor's cut-off noise, smoothed), so it is the profiles' own, no higher than -960 HU
+    # air 40 HU above its level at most, nothing 150 HU above it. The level is -1000 HU; where the image has a
+    # stored floor, which cuts noisy air off from below, smoothing raises it, and it is the profiles' own, no
+    # higher than -960 HU. (Without a floor a pad or foam at -950 HU would otherwise pass for air.)
     air_median = np.median(outside, 1)
-    air = min(float(np.median(air_median)), -960.0)
+    air = min(float(np.median(air_median)), -960.0) if floor_hu is not None else -1000.0
     clean_air = (air_median < air + 40.0) & (ndi.uniform_filter1d(outside, 5, axis=1).max(1) < air + 150.0)
     soft = np.abs(np.median(inner, 1)) < 250.0
     straight = curvature[::every] < 1.0 / MIN_RADIUS_MM
@@ -308,7 +310,7 @@ def estimate_mtf(volume_hu: np.ndarray, spacing_mm, max_slices: int = MAX_SLICES
             return None, None
         counts = dict.fromkeys(STATS, 0)
         counts["pixels"] = img.size
-        return _edge_samples(img, (dy, dx), counts, neighbours, z_ratio), counts
+        return _edge_samples(img, (dy, dx), counts, neighbours, z_ratio, floor), counts
 
     # the slices run a core's worth at a time; they are taken in order, so where it stops does not depend on it
     for s, counts in thread_imap(one, order):
