@@ -40,3 +40,14 @@ def test_the_input_passes_the_checks_that_apply_to_it(default_on_real_slices):
 def test_default_model_keeps_real_slices_behaviour(default_on_real_slices):
     failed = {(r["slice"], k) for r in default_on_real_slices["default"] for k, ok in r["holds"].items() if not ok}
     assert not failed, sorted(failed)
+
+
+def test_a_pad_under_the_back_is_not_read_as_air():
+    """The Siemens neck slice (B30s, 0.29 mm pixels) holds the patient's back on a pad at about -950 HU, with no
+    air in the field and no stored floor: the skin-air MTF must not read that edge as skin against air (it
+    read f50 0.11/mm, a third of a B30s kernel's, when the air's level followed the image's own)."""
+    from physics.mtf import estimate_mtf
+
+    sl = read_real_slice("bad_sequence.dcm")
+    r = estimate_mtf(sl.hu, sl.spacing_mm)
+    assert not r.usable, (r.f50_per_mm, r.profiles)
