@@ -382,11 +382,17 @@ def floored_mm(distance_mm: np.ndarray, values: np.ndarray, floor_hu: float, bin
     return float((floored_share(idx[near], values[near], n_bins, floor_hu) >= FLOORED_SHARE).sum() * bin_mm)
 
 
+def _sliver(angles: np.ndarray) -> np.ndarray:
+    """Index of each sample's sliver round the body: ``SECTORS * SECTOR_SPLIT`` of them, ``SECTOR_SPLIT`` a sector
+    (the outline's parts whose noise is independent while their edge is the same)."""
+    return (angles / (2 * np.pi) * SECTORS * SECTOR_SPLIT).astype(int)
+
+
 def f50_noise_sd(angles: np.ndarray, keep: np.ndarray, mtf_of) -> float:
     """f50's standard deviation from the noise: f50 read on each of ``QUARTERS`` interleaved parts of the kept
     outline (slivers of ``SECTORS * SECTOR_SPLIT`` round the body, dealt in turn), whose spread is twice the
     whole's (four parts, each a quarter of the samples). NaN where a part cannot be read."""
-    part = (angles / (2 * np.pi) * SECTORS * SECTOR_SPLIT).astype(int) % QUARTERS
+    part = _sliver(angles) % QUARTERS
     read = []
     for q in range(QUARTERS):
         try:
@@ -432,7 +438,7 @@ def sector_f50_spread(angles: np.ndarray, sector: np.ndarray, sectors: list[int]
     interleaved halves (alternate ``SECTOR_SPLIT`` slivers of its angle: independent noise, the same edge),
     whose difference has twice the SD of the whole sector's f50; the median over sectors, read as a
     normal's (``|x|`` has median 0.674 sigma)."""
-    sliver = (angles / (2 * np.pi) * SECTORS * SECTOR_SPLIT).astype(int) % 2
+    sliver = _sliver(angles) % 2
     rel = []
     for s in sectors:
         a, b = (mtf_of((sector == s) & (sliver == h)).f50 for h in (0, 1))
