@@ -47,6 +47,8 @@ def main(argv=None) -> int:
     x.add_argument("--phantoms", type=int, default=4, help="half COPD, half nodule phantoms")
     x.add_argument("--slices", type=int, default=2)
     x.add_argument("--seed", type=int, default=9000, help="seed of the first phantom")
+    x.add_argument("--doses", type=float, nargs="+", metavar="MGY",
+                   help="nominal CTDIvol of the renditions, among 1.3 and 6.5 (default: both)")
     x.add_argument("--sub-slice-mm", type=float,
                    help="each slice the mean of the phantom's sections this far apart (default 0.25; 1: one section)")
     m = sub.add_parser("mtf-accuracy", help="skin-air f50 against each rendition's kernel, over a dataset")
@@ -68,9 +70,14 @@ def main(argv=None) -> int:
     g.add_argument("--write-card", action="store_true")
     g.add_argument("--out", type=Path, help="folder for guard.json (every value) and detection.png")
     args = p.parse_args(argv)
-    if args.command != "report":
-        return _companions(args)
     from common.errors import InputError
+
+    if args.command != "report":
+        try:
+            return _companions(args)
+        except (InputError, ValueError, FileNotFoundError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
 
     from .plots import batch_bias, bland_altman, examples
     from .report import card_metrics, evaluate, print_tables
@@ -153,10 +160,10 @@ def _companions(args) -> int:
     if args.command == "guard":
         return _guard(args)
     if args.command == "external-set":
-        from .external_set import SUB_SLICE_MM, make_external_set
+        from .external_set import MAS, SUB_SLICE_MM, make_external_set
 
         seeds = [(args.seed + i, "copd" if i % 2 == 0 else "nodule") for i in range(args.phantoms)]
-        m = make_external_set(args.out, seeds, args.slices,
+        m = make_external_set(args.out, seeds, args.slices, doses=tuple(args.doses or MAS),
                               sub_slice_mm=SUB_SLICE_MM if args.sub_slice_mm is None else args.sub_slice_mm)
         print(f"external set in {args.out}: {len(m['phantoms'])} phantoms x {len(m['doses_mgy'])} doses x "
               f"{len(m['kernels'])} kernels; kernel f50 {m['kernel_f50_per_mm']}")

@@ -3,7 +3,8 @@
 The reference for a kernel is its MTF measured on a noise-free edge through the same simulated chain: a
 20 cm water disc in air scanned without noise and reconstructed with the kernel (at the rendition's
 slice thickness), its radial ESF turned into an MTF (``physics.esf``); for the external set, the same
-measurement through XCIST, made when the set was (``kernel_f50.json``). The estimate is
+measurement through XCIST, made when the set was, on discs whose edge lies where each phantom's skin
+does (XCIST's resolution varies with it; ``external_set.kernel_f50_by_radius``). The estimate is
 ``physics.mtf.estimate_mtf`` on the rendition itself: the noisy slab of the phantom, irregular outline and all.
 """
 from __future__ import annotations
@@ -94,14 +95,17 @@ def dataset_errors(root: Path, split: str | None = None) -> list[MTFError]:
         thickness = json.loads((folder / "params.json").read_text()).get("slice_thickness_mm", 1.0)
         for vol, m in zip(vols, meta):
             est = estimate_mtf(np.asarray(vol, np.float32), (pixel, pixel))
-            out.append(MTFError(p["folder"], m["kernel"], m["dose_mgy"], _reference(manifest, m, thickness),
+            out.append(MTFError(p["folder"], m["kernel"], m["dose_mgy"], _reference(manifest, p, m, thickness),
                                 est.f50_per_mm, est.profiles, est.quality["reason"], est.f50_sd_per_mm))
     return out
 
 
-def _reference(manifest: dict, rendition: dict, thickness_mm: float) -> float:
-    """A rendition's reference f50: another simulator's set holds its own (measured on its disc, see
-    ``external_set``); this simulator's is measured here from the kernel's parameters or name."""
+def _reference(manifest: dict, phantom: dict, rendition: dict, thickness_mm: float) -> float:
+    """A rendition's reference f50: another simulator's set holds its own (measured on discs, see
+    ``external_set``: at the phantom's own skin where the set says, else its nominal one); this simulator's
+    is measured here from the kernel's parameters or name."""
+    if "reference_f50_per_mm" in phantom:
+        return float(phantom["reference_f50_per_mm"][rendition["kernel"]])
     if "kernel_f50_per_mm" in manifest:
         return float(manifest["kernel_f50_per_mm"][rendition["kernel"]])
     params = rendition.get("kernel_params")

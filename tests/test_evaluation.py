@@ -105,3 +105,43 @@ def test_d_prime_of_a_perfect_system_in_white_noise_is_the_task_energy_over_the_
     nps = np.full((512, 512), sigma**2 * pixel**2)
     expected = 100.0**2 * np.pi * 2.0**2 / (sigma**2 * pixel**2)
     assert d_prime(f, np.ones_like(f), nps, pixel, alpha=1e-300) == pytest.approx(expected, rel=0.02)
+
+
+def _ellipse(a_mm: float, b_mm: float, centre=(0.0, 0.0)):
+    from simulation.geometry import FORCE
+
+    x = FORCE.recon_centres_mm()
+    xx, yy = np.meshgrid(x, x)
+    return np.where(((xx - centre[0]) / a_mm) ** 2 + ((yy - centre[1]) / b_mm) ** 2 < 1, 0.0, -1000.0)[None], xx, yy
+
+
+def _tangent_median(a_mm: float, b_mm: float) -> float:
+    """Analytic: an ellipse's tangent line at parameter t lies 1/sqrt(cos^2 t/a^2 + sin^2 t/b^2) from its
+    centre; the median of that over arc length."""
+    t = np.linspace(0, 2 * np.pi, 200_001)[:-1]
+    p = 1 / np.sqrt(np.cos(t) ** 2 / a_mm ** 2 + np.sin(t) ** 2 / b_mm ** 2)
+    ds = np.hypot(a_mm * np.sin(t), b_mm * np.cos(t))
+    order = np.argsort(p)
+    cum = np.cumsum(ds[order])
+    return float(p[order][np.searchsorted(cum, cum[-1] / 2)])
+
+
+@pytest.mark.parametrize("a, b, centre", [(150.0, 150.0, (3.3, -7.1)), (160.0, 100.0, (0.0, 0.0))])
+def test_the_skins_tangent_distance_is_the_outlines_geometry(a, b, centre):
+    """A disc off the isocentre: its radius; an ellipse at it: the arc-length median of its tangent lines'
+    distances."""
+    from evaluation.external_set import skin_tangent_mm
+
+    img, _, _ = _ellipse(a, b, centre)
+    expected = a if a == b else _tangent_median(a, b)
+    assert skin_tangent_mm(img) == pytest.approx(expected, rel=0.01)
+
+
+def test_the_skins_tangent_distance_leaves_out_skin_without_air_outside():
+    """A board 4-8 mm above the ellipse's flat top (tangent lines 100 mm away): that skin is not where the
+    MTF is read, so the median moves to the rest of the outline, further out."""
+    from evaluation.external_set import skin_tangent_mm
+
+    img, xx, yy = _ellipse(160.0, 100.0)
+    img[0][(np.abs(xx) < 60) & (yy > 104) & (yy < 108)] = 0.0
+    assert skin_tangent_mm(img) > _tangent_median(160.0, 100.0) + 1.0
