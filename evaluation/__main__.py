@@ -49,6 +49,9 @@ def main(argv=None) -> int:
     x.add_argument("--seed", type=int, default=9000, help="seed of the first phantom")
     x.add_argument("--doses", type=float, nargs="+", metavar="MGY",
                    help="nominal CTDIvol of the renditions, among 1.3 and 6.5 (default: both)")
+    x.add_argument("--split", choices=("test", "val"), default="test",
+                   help="test: the external set proper, never used to choose; val: other seeds, for choosing what "
+                        "concerns XCIST's kernels")
     x.add_argument("--sub-slice-mm", type=float,
                    help="each slice the mean of the phantom's sections this far apart (default 0.25; 1: one section)")
     m = sub.add_parser("mtf-accuracy", help="skin-air f50 against each rendition's kernel, over a dataset")
@@ -163,7 +166,7 @@ def _companions(args) -> int:
         from .external_set import MAS, SUB_SLICE_MM, make_external_set
 
         seeds = [(args.seed + i, "copd" if i % 2 == 0 else "nodule") for i in range(args.phantoms)]
-        m = make_external_set(args.out, seeds, args.slices, doses=tuple(args.doses or MAS),
+        m = make_external_set(args.out, seeds, args.slices, doses=tuple(args.doses or MAS), split=args.split,
                               sub_slice_mm=SUB_SLICE_MM if args.sub_slice_mm is None else args.sub_slice_mm)
         print(f"external set in {args.out}: {len(m['phantoms'])} phantoms x {len(m['doses_mgy'])} doses x "
               f"{len(m['kernels'])} kernels; kernel f50 {m['kernel_f50_per_mm']}")

@@ -16,7 +16,9 @@ MTF of a phantom is compared with the kernel's f50 at its own skin (each phantom
 in the manifest: discs of 10-17.5 cm radius, read at the distance of the skin's tangent lines from the
 isocentre). The layout is a
 simulator dataset's (``simulation.dataset``), every phantom in the test split, so ``python -m evaluation
-report --data DIR`` scores it like the held-out set. It is never to be trained on or used to choose.
+report --data DIR`` scores it like the held-out set. It is never to be trained on or used to choose. A set
+made with ``split="val"`` from other seeds (every phantom in the val split) is the one to choose by where
+XCIST's kernels are concerned.
 """
 from __future__ import annotations
 
@@ -230,7 +232,8 @@ def reference_f50s(gt_hu: np.ndarray, by_radius: dict) -> tuple[float, dict[str,
 
 
 def make_external_set(out: Path, seeds: list[tuple[int, str]], n_slices: int = 4, kernels=KERNELS,
-                      doses=tuple(MAS), sub_slice_mm: float = SUB_SLICE_MM, progress=print) -> dict:
+                      doses=tuple(MAS), sub_slice_mm: float = SUB_SLICE_MM, split: str = "test",
+                      progress=print) -> dict:
     """Create (or resume) the external set: phantoms ``[(seed, kind)]`` x doses x kernels, every slice.
 
     Each 1 mm slice XCIST scans is the phantom averaged over its thickness (sections ``sub_slice_mm`` apart,
@@ -250,9 +253,9 @@ def make_external_set(out: Path, seeds: list[tuple[int, str]], n_slices: int = 4
         f50_file.write_text(json.dumps(kernel_f50s(kernels, out), indent=1))
     f50 = json.loads(f50_file.read_text())
     manifest = {"geometry": asdict(FORCE), "kernels": list(kernels), "doses_mgy": list(doses), "slices": n_slices,
-                "simulator": "XCIST (gecatsim)", "mas": {str(d): MAS[d] for d in doses}, "split": "test",
+                "simulator": "XCIST (gecatsim)", "mas": {str(d): MAS[d] for d in doses}, "split": split,
                 "kernel_f50_per_mm": f50, "platform": "external", "sub_slice_mm": sub_slice_mm,
-                "phantoms": [{"seed": s, "kind": k, "folder": f"phantom_{s:04d}", "split": "test"} for s, k in seeds]}
+                "phantoms": [{"seed": s, "kind": k, "folder": f"phantom_{s:04d}", "split": split} for s, k in seeds]}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
     for seed, kind in seeds:
         folder = out / f"phantom_{seed:04d}"

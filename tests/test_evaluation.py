@@ -145,3 +145,14 @@ def test_the_skins_tangent_distance_leaves_out_skin_without_air_outside():
     img, xx, yy = _ellipse(160.0, 100.0)
     img[0][(np.abs(xx) < 60) & (yy > 104) & (yy < 108)] = 0.0
     assert skin_tangent_mm(img) > _tangent_median(160.0, 100.0) + 1.0
+
+
+def test_an_external_set_at_an_unknown_dose_is_a_one_line_error(tmp_path, capsys):
+    """The external set's doses are those whose tube current is known (1.3 and 6.5 mGy): another is refused
+    before anything is rendered or written."""
+    from evaluation.__main__ import main
+
+    assert main(["external-set", "--out", str(tmp_path / "x"), "--doses", "2.0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "2.0" in err and "\n" not in err
+    assert not (tmp_path / "x").exists()
