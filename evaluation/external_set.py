@@ -214,7 +214,7 @@ def skin_tangent_mm(gt_hu: np.ndarray, geom=None, reach_mm: float = 10.0) -> flo
             outside = ndi.map_coordinates(img, [mid[:, :1] + normal[:, :1] * steps, mid[:, 1:] + normal[:, 1:] * steps],
                                           order=1, mode="nearest")
             air = (outside < -900.0).all(axis=1)
-            y0, x0 = np.interp(mid[air, 0], np.arange(len(x)), x), np.interp(mid[air, 1], np.arange(len(x)), x)
+            y0, x0 = x[0] + mid[air, 0] * step, x[0] + mid[air, 1] * step                # mm from the isocentre
             dist.append(np.abs(x0 * normal[air, 1] + y0 * normal[air, 0]))
             length.append(seg[air])
     d, w = (np.concatenate(v) if v else np.array([]) for v in (dist, length))
