@@ -52,6 +52,7 @@ def main(argv=None) -> int:
     x.add_argument("--split", choices=("test", "val"), default="test",
                    help="test: the external set proper, never used to choose; val: other seeds, for choosing what "
                         "concerns XCIST's kernels")
+    x.add_argument("--jobs", type=int, default=1, help="phantoms rendered at once, one process (one core) each")
     x.add_argument("--sub-slice-mm", type=float,
                    help="each slice the mean of the phantom's sections this far apart (default 0.25; 1: one section)")
     m = sub.add_parser("mtf-accuracy", help="skin-air f50 against each rendition's kernel, over a dataset")
@@ -167,6 +168,7 @@ def _companions(args) -> int:
 
         seeds = [(args.seed + i, "copd" if i % 2 == 0 else "nodule") for i in range(args.phantoms)]
         m = make_external_set(args.out, seeds, args.slices, doses=tuple(args.doses or MAS), split=args.split,
+                              jobs=args.jobs,
                               sub_slice_mm=SUB_SLICE_MM if args.sub_slice_mm is None else args.sub_slice_mm)
         print(f"external set in {args.out}: {len(m['phantoms'])} phantoms x {len(m['doses_mgy'])} doses x "
               f"{len(m['kernels'])} kernels; kernel f50 {m['kernel_f50_per_mm']}")

@@ -23,11 +23,14 @@ XCIST's kernels are concerned.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import shutil
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -235,15 +238,15 @@ def reference_f50s(gt_hu: np.ndarray, by_radius: dict) -> tuple[float, dict[str,
 
 def make_external_set(out: Path, seeds: list[tuple[int, str]], n_slices: int = 4, kernels=KERNELS,
                       doses=tuple(MAS), sub_slice_mm: float = SUB_SLICE_MM, split: str = "test",
-                      progress=print) -> dict:
+                      jobs: int = 1, progress=print) -> dict:
     """Create (or resume) the external set: phantoms ``[(seed, kind)]`` x doses x kernels, every slice.
 
     Each 1 mm slice XCIST scans is the phantom averaged over its thickness (sections ``sub_slice_mm`` apart,
     ``simulation.phantom.make_phantom``), as a scanner's slice profile averages it: a skin that slopes along
     z is blurred in the slice as in a real one. A single section extruded along z (``sub_slice_mm`` 1) holds
-    an edge sharper than its neighbours say it should be."""
+    an edge sharper than its neighbours say it should be. ``jobs`` phantoms are rendered at once, one process
+    each (XCIST scans on one core); a phantom's folder appears when it is finished, so a rerun continues."""
     from simulation.geometry import FORCE
-    from simulation.phantom import make_phantom
 
     unknown = sorted(set(doses) - set(MAS))
     if unknown:
@@ -263,36 +266,50 @@ def make_external_set(out: Path, seeds: list[tuple[int, str]], n_slices: int = 4
                 "kernel_f50_per_mm": f50, "platform": "external", "sub_slice_mm": sub_slice_mm,
                 "phantoms": [{"seed": s, "kind": k, "folder": f"phantom_{s:04d}", "split": split} for s, k in seeds]}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
-    for seed, kind in seeds:
-        folder = out / f"phantom_{seed:04d}"
-        if (folder / "DONE").exists():
-            continue
-        ph = make_phantom(seed, n_slices, kind=kind, nodules_inside=kind == "nodule", sub_slice_mm=sub_slice_mm)
-        order = [(d, k) for d in doses for k in kernels]
-        vols = np.empty((len(order), n_slices, 512, 512), np.float32)
-        for i in range(n_slices):
-            for d in doses:
-                imgs = xcist_scan(ph.object_hu[i], FORCE.object_pixel_mm, MAS[d], kernels, seed=seed * 1000 + i,
-                                  work=out, bhc_cache=out / "bhc.npy")
-                for r, (dd, k) in enumerate(order):
-                    if dd == d:
-                        vols[r, i] = imgs[k]
-                progress(f"phantom {seed} slice {i + 1}/{n_slices} at {d} mGy done")
-        tmp = folder.with_name(folder.name + ".partial")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        np.save(tmp / "gt.npy", np.rint(ph.gt_hu).astype(np.int16))
-        np.save(tmp / "renditions.npy", np.clip(np.rint(vols), -1024, 3071).astype(np.int16))
-        (tmp / "renditions.json").write_text(json.dumps(
-            [{"kernel": k, "dose_mgy": d, "mas": MAS[d], "f50_per_mm": f50[k], "dicom_kernel": [k.upper()]}
-             for d, k in order], indent=1))
-        np.savez_compressed(tmp / "labels.npz", body=ph.body, lung=ph.lung, nodules=ph.nodules)
-        (tmp / "params.json").write_text(json.dumps({"seed": seed, "z_mm": ph.z_mm.tolist(), **ph.params}, indent=1))
-        shutil.rmtree(folder, ignore_errors=True)
-        os.replace(tmp, folder)
-        (folder / "DONE").write_text("ok\n")
+    todo = [(seed, kind) for seed, kind in seeds if not (out / f"phantom_{seed:04d}" / "DONE").exists()]
+    render = partial(_render_phantom, out, n_slices=n_slices, kernels=tuple(kernels), doses=tuple(doses),
+                     sub_slice_mm=sub_slice_mm, f50=f50, progress=progress)
+    if jobs > 1 and len(todo) > 1:     # one process per phantom: XCIST runs on one core
+        with ProcessPoolExecutor(min(jobs, len(todo)), mp_context=multiprocessing.get_context("spawn")) as pool:
+            list(pool.map(render, *zip(*todo)))
+    else:
+        for seed, kind in todo:
+            render(seed, kind)
     for entry in manifest["phantoms"]:
         p, ref = reference_f50s(np.load(out / entry["folder"] / "gt.npy"), by_radius)
         entry["skin_tangent_mm"], entry["reference_f50_per_mm"] = round(p, 1), ref
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return manifest
+
+
+def _render_phantom(out: Path, seed: int, kind: str, n_slices: int, kernels: tuple, doses: tuple,
+                    sub_slice_mm: float, f50: dict, progress=print) -> None:
+    """Scan one phantom's slices at every dose and kernel; its folder appears whole (with ``DONE``) or not."""
+    from simulation.geometry import FORCE
+    from simulation.phantom import make_phantom
+
+    folder = out / f"phantom_{seed:04d}"
+    ph = make_phantom(seed, n_slices, kind=kind, nodules_inside=kind == "nodule", sub_slice_mm=sub_slice_mm)
+    order = [(d, k) for d in doses for k in kernels]
+    vols = np.empty((len(order), n_slices, 512, 512), np.float32)
+    for i in range(n_slices):
+        for d in doses:
+            imgs = xcist_scan(ph.object_hu[i], FORCE.object_pixel_mm, MAS[d], kernels, seed=seed * 1000 + i,
+                              work=out, bhc_cache=out / "bhc.npy")
+            for r, (dd, k) in enumerate(order):
+                if dd == d:
+                    vols[r, i] = imgs[k]
+            progress(f"phantom {seed} slice {i + 1}/{n_slices} at {d} mGy done")
+    tmp = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    np.save(tmp / "gt.npy", np.rint(ph.gt_hu).astype(np.int16))
+    np.save(tmp / "renditions.npy", np.clip(np.rint(vols), -1024, 3071).astype(np.int16))
+    (tmp / "renditions.json").write_text(json.dumps(
+        [{"kernel": k, "dose_mgy": d, "mas": MAS[d], "f50_per_mm": f50[k], "dicom_kernel": [k.upper()]}
+         for d, k in order], indent=1))
+    np.savez_compressed(tmp / "labels.npz", body=ph.body, lung=ph.lung, nodules=ph.nodules)
+    (tmp / "params.json").write_text(json.dumps({"seed": seed, "z_mm": ph.z_mm.tolist(), **ph.params}, indent=1))
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(tmp, folder)
+    (folder / "DONE").write_text("ok\n")
