@@ -193,39 +193,52 @@ def kernel_f50_by_radius(out: Path, kernels=KERNELS) -> dict:
     return json.loads(path.read_text())
 
 
+def _skin_points(img: np.ndarray, geom, reach_mm: float = 10.0):
+    """The body's outline on one slice ``img`` (HU on ``geom``'s image grid): (points (n, 2) in mm from the
+    isocentre as (x, y), outward unit normals (n, 2), arc lengths (n,), True where air lies outside for
+    ``reach_mm``: where the skin-air MTF is read)."""
+    from scipy import ndimage as ndi
+    from skimage.measure import find_contours
+
+    from physics.masks import body_mask_2d
+
+    x = geom.recon_centres_mm()
+    step = geom.pixel_mm
+    body = ndi.gaussian_filter(body_mask_2d(img, pixel_mm=step).astype(np.float64), 1.0)
+    pts, normals, lengths, airs = [], [], [], []
+    for c in find_contours(body, 0.5):
+        mid, d = 0.5 * (c[1:] + c[:-1]), np.diff(c, axis=0)
+        seg = np.hypot(d[:, 0], d[:, 1])
+        ok = seg > 0
+        mid, d, seg = mid[ok], d[ok], seg[ok]
+        normal = np.stack([d[:, 1], -d[:, 0]], axis=1) / seg[:, None]          # (row, col)
+        probe = ndi.map_coordinates(body, (mid + 2.0 * normal).T, order=1, mode="nearest")
+        normal[probe > 0.5] *= -1                                               # outwards
+        steps = np.arange(1.0, reach_mm + 0.5, 1.0) / step
+        outside = ndi.map_coordinates(img, [mid[:, :1] + normal[:, :1] * steps, mid[:, 1:] + normal[:, 1:] * steps],
+                                      order=1, mode="nearest")
+        pts.append(np.stack([x[0] + mid[:, 1] * step, x[0] + mid[:, 0] * step], axis=1))
+        normals.append(normal[:, ::-1])
+        lengths.append(seg * step)
+        airs.append((outside < -900.0).all(axis=1))
+    if not pts:
+        return np.empty((0, 2)), np.empty((0, 2)), np.empty(0), np.empty(0, bool)
+    return np.concatenate(pts), np.concatenate(normals), np.concatenate(lengths), np.concatenate(airs)
+
+
 def skin_tangent_mm(gt_hu: np.ndarray, geom=None, reach_mm: float = 10.0) -> float:
     """Median distance from the isocentre of the skin's tangent lines, by arc length over the outline of the
     body where air lies outside it for ``reach_mm`` (where the skin-air MTF is read), on the phantom's own
     noise-free slices ``(K, rows, cols)`` on ``geom``'s image grid. That distance sets XCIST's resolution at
     the edge (``kernel_f50_by_radius``)."""
-    from scipy import ndimage as ndi
-    from skimage.measure import find_contours
-
-    from physics.masks import body_mask_2d
     from simulation.geometry import FORCE
 
-    geom = geom or FORCE
-    x = geom.recon_centres_mm()
-    step = geom.pixel_mm
     dist, length = [], []
     for img in np.asarray(gt_hu, np.float32).reshape((-1,) + gt_hu.shape[-2:]):
-        body = ndi.gaussian_filter(body_mask_2d(img, pixel_mm=step).astype(np.float64), 1.0)
-        for c in find_contours(body, 0.5):
-            mid, d = 0.5 * (c[1:] + c[:-1]), np.diff(c, axis=0)
-            seg = np.hypot(d[:, 0], d[:, 1])
-            ok = seg > 0
-            mid, d, seg = mid[ok], d[ok], seg[ok]
-            normal = np.stack([d[:, 1], -d[:, 0]], axis=1) / seg[:, None]          # (row, col)
-            probe = ndi.map_coordinates(body, (mid + 2.0 * normal).T, order=1, mode="nearest")
-            normal[probe > 0.5] *= -1                                               # outwards
-            steps = np.arange(1.0, reach_mm + 0.5, 1.0) / step
-            outside = ndi.map_coordinates(img, [mid[:, :1] + normal[:, :1] * steps, mid[:, 1:] + normal[:, 1:] * steps],
-                                          order=1, mode="nearest")
-            air = (outside < -900.0).all(axis=1)
-            y0, x0 = x[0] + mid[air, 0] * step, x[0] + mid[air, 1] * step                # mm from the isocentre
-            dist.append(np.abs(x0 * normal[air, 1] + y0 * normal[air, 0]))
-            length.append(seg[air])
-    if not dist or not sum(map(len, dist)):
+        pts, normal, seg, air = _skin_points(img, geom or FORCE, reach_mm)
+        dist.append(np.abs((pts[air] * normal[air]).sum(axis=1)))
+        length.append(seg[air])
+    if not sum(map(len, dist)):
         return float("nan")
     return float(np.quantile(np.concatenate(dist), 0.5, weights=np.concatenate(length), method="inverted_cdf"))
 
