@@ -75,7 +75,7 @@ model: venv
 
 # The external validation set: 4 phantoms x 2 doses x 6 kernels rendered by XCIST, each 1 mm slice the mean of
 # four 0.25 mm sections: the reference discs first (25 minutes), then one phantom per core at a time (30 minutes
-# each); a rerun continues with the unfinished phantoms.
+# each, and 7 more for its middle slice without noise); a rerun continues with what is unfinished.
 external-set: external-deps
 	$(PY) -m evaluation external-set --out data/external --phantoms 4 --slices 2 --seed 9000 --jobs $$(nproc)
 

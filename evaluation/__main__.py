@@ -59,6 +59,8 @@ def main(argv=None) -> int:
     m.add_argument("--data", type=Path, required=True)
     m.add_argument("--split", default=None, help="default: every phantom")
     m.add_argument("--json", action="store_true")
+    m.add_argument("--own-edge", action="store_true",
+                   help="an external set: against each kernel's f50 at the phantom's own edge, not the discs'")
     s = sub.add_parser("real-slices", help="real scanners' slices through models: the no-ground-truth checks")
     s.add_argument("--model", action="append", required=True)
     s.add_argument("--json", action="store_true")
@@ -176,7 +178,7 @@ def _companions(args) -> int:
     if args.command == "mtf-accuracy":
         from .mtf_accuracy import dataset_errors, summary
 
-        errors = dataset_errors(args.data, args.split)
+        errors = dataset_errors(args.data, args.split, own_edge=args.own_edge)
         if args.json:
             print(json.dumps({"summary": summary(errors), "renditions": [dict(vars(e), error=e.error, z=e.z) for e in errors]},
                              indent=1, default=float))

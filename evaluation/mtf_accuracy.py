@@ -2,9 +2,11 @@
 
 The reference for a kernel is its MTF measured on a noise-free edge through the same simulated chain: a
 20 cm water disc in air scanned without noise and reconstructed with the kernel (at the rendition's
-slice thickness), its radial ESF turned into an MTF (``physics.esf``); for the external set, the same
-measurement through XCIST, made when the set was, on discs whose edge lies where each phantom's skin
-does (XCIST's resolution varies with it; ``external_set.kernel_f50_by_radius``). The estimate is
+slice thickness), its radial ESF turned into an MTF (``physics.esf``). For the external set it is
+measured through XCIST when the set is made: on discs whose edge lies where each phantom's skin does
+(``external_set.kernel_f50_by_radius``), or with ``own_edge`` on the phantom's own skin, a slice scanned
+without noise against the object (``external_set.own_edge_f50s``), which holds the edges' directions too.
+The estimate is
 ``physics.mtf.estimate_mtf`` on the rendition itself: the noisy slab of the phantom, irregular outline and all.
 """
 from __future__ import annotations
@@ -78,8 +80,9 @@ def reference_f50(kernel_params: dict, thickness_mm: float = 1.0) -> float:
     return _reference_f50(json.dumps(kernel_params, sort_keys=True), float(thickness_mm))
 
 
-def dataset_errors(root: Path, split: str | None = None) -> list[MTFError]:
-    """Every rendition of every finished phantom (of ``split``, or all) of a simulator dataset."""
+def dataset_errors(root: Path, split: str | None = None, own_edge: bool = False) -> list[MTFError]:
+    """Every rendition of every finished phantom (of ``split``, or all) of a simulator dataset; ``own_edge``:
+    against an external set's kernels at each phantom's own edge (``external_set.own_edge_f50s``)."""
     root = Path(root)
     manifest = json.loads((root / "manifest.json").read_text())
     from training.data import phantom_pixel_mm
@@ -95,15 +98,19 @@ def dataset_errors(root: Path, split: str | None = None) -> list[MTFError]:
         thickness = json.loads((folder / "params.json").read_text()).get("slice_thickness_mm", 1.0)
         for vol, m in zip(vols, meta):
             est = estimate_mtf(np.asarray(vol, np.float32), (pixel, pixel))
-            out.append(MTFError(p["folder"], m["kernel"], m["dose_mgy"], _reference(manifest, p, m, thickness),
+            out.append(MTFError(p["folder"], m["kernel"], m["dose_mgy"], _reference(manifest, p, m, thickness, own_edge),
                                 est.f50_per_mm, est.profiles, est.quality["reason"], est.f50_sd_per_mm))
     return out
 
 
-def _reference(manifest: dict, phantom: dict, rendition: dict, thickness_mm: float) -> float:
-    """A rendition's reference f50: another simulator's set holds its own (measured on discs, see
-    ``external_set``: at the phantom's own skin where the set says, else its nominal one); this simulator's
-    is measured here from the kernel's parameters or name."""
+def _reference(manifest: dict, phantom: dict, rendition: dict, thickness_mm: float, own_edge: bool = False) -> float:
+    """A rendition's reference f50: another simulator's set holds its own (``external_set``: the discs' at the
+    phantom's skin where the set says, or at its own edge when asked, else the kernel's nominal one); this
+    simulator's is measured here from the kernel's parameters or name."""
+    if own_edge:
+        if "own_edge_f50_per_mm" not in phantom:
+            raise ValueError(f"{phantom['folder']} has no f50 at its own edge: rerun its external-set command")
+        return float(phantom["own_edge_f50_per_mm"][rendition["kernel"]])
     if "reference_f50_per_mm" in phantom:
         return float(phantom["reference_f50_per_mm"][rendition["kernel"]])
     if "kernel_f50_per_mm" in manifest:

@@ -159,9 +159,10 @@ def _body_side_outliers(inside: np.ndarray) -> np.ndarray:
 
 
 def _edge_samples(img: np.ndarray, spacing: tuple[float, float], stats: dict, neighbours=(), z_ratio: float = 1.0,
-                  floor_hu: float | None = None):
+                  floor_hu: float | None = None, values_from: np.ndarray | None = None):
     """Signed distances (mm, + outwards), values, z-blur widths (mm) and angles round the body's centre
-    (radians) of the pixels next to accepted skin-air profiles.
+    (radians) of the pixels next to accepted skin-air profiles. The values are read from ``values_from``
+    where given (an image on the same grid: the object a noise-free scan was made of), else from ``img``.
 
     ``neighbours``: the adjacent slices, where the skin's tilt along z is read: the same profile's edge
     moves by ``dr`` from one slice to the next, so a slice ``z_ratio`` spacings thick averages edges up to
@@ -265,7 +266,8 @@ def _edge_samples(img: np.ndarray, spacing: tuple[float, float], stats: dict, ne
     keep &= np.abs(along) < REACH_MM
     by, bx = np.nonzero(body)
     angle = np.arctan2(yy[keep] - by.mean(), xx[keep] - bx.mean()) % (2 * np.pi)
-    return along[keep], img[yy[keep], xx[keep]], width[profile[keep]], angle
+    values = img if values_from is None else values_from
+    return along[keep], values[yy[keep], xx[keep]], width[profile[keep]], angle
 
 
 def estimate_mtf(volume_hu: np.ndarray, spacing_mm, max_slices: int = MAX_SLICES,
