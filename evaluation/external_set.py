@@ -250,20 +250,6 @@ def skin_tangent_mm(gt_hu: np.ndarray, geom=None, reach_mm: float = 10.0) -> flo
     return float(np.quantile(np.concatenate(dist), 0.5, weights=np.concatenate(length), method="inverted_cdf"))
 
 
-def on_image_grid(object_hu: np.ndarray, geom=None) -> np.ndarray:
-    """A slice of the voxel phantom XCIST scans (``geom``'s object grid) read at the image grid's pixel centres
-    (linearly: they lie on the voxels' corners, so each is the mean of the four voxels round it)."""
-    from scipy import ndimage as ndi
-
-    from simulation.geometry import FORCE
-
-    geom = geom or FORCE
-    src = geom.pixel_centres_mm(object_hu.shape[-1])
-    at = (geom.recon_centres_mm() - src[0]) / (src[1] - src[0])
-    rr, cc = np.meshgrid(at, at, indexing="ij")
-    return ndi.map_coordinates(np.asarray(object_hu, np.float64), [rr, cc], order=1, mode="nearest")
-
-
 def _edge_mtf(distance_mm: np.ndarray, values: np.ndarray):
     """The whole LSF's MTF (both halves, every bin as it is: no mirror, no plateau, no taper) of noise-free
     edge samples: a linear map of the samples, so that a scan's over its object's is the scanner's transfer."""
@@ -274,19 +260,17 @@ def _edge_mtf(distance_mm: np.ndarray, values: np.ndarray):
 
 
 def ideal_edge_mtf(geom=None):
-    """The MTF of an ideal straight edge as a voxel phantom holds it and ``on_image_grid`` reads it: a
-    painted water disc (radius ``DISC_RADIUS_MM``) read on the image grid, its radial ESF. What an edge
-    of the phantom carries into the scan before the scanner blurs it."""
+    """The MTF of an ideal straight edge as a voxel phantom holds it and the image grid reads it
+    (``simulation.phantom.to_image_grid``): a painted water disc on the image grid, its radial ESF. What an
+    edge of the phantom carries into the scan before the scanner blurs it."""
     from simulation.geometry import FORCE
-    from simulation.phantom import disc_object
+    from simulation.phantom import disc_object, to_image_grid
 
-    from .mtf_accuracy import DISC_CENTRE_MM, DISC_RADIUS_MM
+    from .mtf_accuracy import DISC_CENTRE_MM, DISC_RADIUS_MM, disc_distance_mm
 
     geom = geom or FORCE
-    obj = on_image_grid(disc_object(DISC_RADIUS_MM, DISC_CENTRE_MM, 0.0, geom=geom), geom)
-    x = geom.recon_centres_mm()
-    xx, yy = np.meshgrid(x, x)
-    d = np.hypot(xx - DISC_CENTRE_MM[0], yy - DISC_CENTRE_MM[1]) - DISC_RADIUS_MM
+    obj = to_image_grid(disc_object(DISC_RADIUS_MM, DISC_CENTRE_MM, 0.0, geom=geom), geom)
+    d = disc_distance_mm(obj.shape[-1], geom)
     near = np.abs(d) < 12
     return _edge_mtf(d[near], obj[near])
 
@@ -305,9 +289,10 @@ def own_edge_f50s(scans: dict[str, np.ndarray], object_hu: np.ndarray, geom=None
     from physics.esf import MTFCurve
     from physics.mtf import STATS, _edge_samples
     from simulation.geometry import FORCE
+    from simulation.phantom import to_image_grid
 
     geom = geom or FORCE
-    obj = on_image_grid(object_hu, geom).astype(np.float32)
+    obj = to_image_grid(object_hu, geom).astype(np.float32)
     ideal = ideal_edge_mtf(geom)
     out = {}
     for kernel, img in scans.items():

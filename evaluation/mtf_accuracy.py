@@ -48,15 +48,21 @@ class MTFError:
         return self.estimated_f50 / self.reference_f50 - 1.0
 
 
-def disc_edge_f50(img: np.ndarray, geom=None, centre_mm=DISC_CENTRE_MM, radius_mm: float = DISC_RADIUS_MM) -> float:
-    """f50 (cycles/mm) of a reconstructed water disc (``simulation.phantom.disc_object``) from its radial ESF
-    (both halves: water and air are uniform), on ``geom``'s image grid."""
+def disc_distance_mm(size: int, geom=None, centre_mm=DISC_CENTRE_MM, radius_mm: float = DISC_RADIUS_MM) -> np.ndarray:
+    """Each pixel's signed distance (mm, + outwards) to the edge of the disc ``simulation.phantom.disc_object``
+    on a ``size`` x ``size`` image: ``geom``'s reconstructed grid, or its object grid."""
     from simulation.geometry import FORCE
 
     geom = geom or FORCE
-    x = geom.recon_centres_mm() if img.shape[-1] == geom.image_size else geom.pixel_centres_mm(img.shape[-1])
+    x = geom.recon_centres_mm() if size == geom.image_size else geom.pixel_centres_mm(size)
     xx, yy = np.meshgrid(x, x)
-    d = np.hypot(xx - centre_mm[0], yy - centre_mm[1]) - radius_mm
+    return np.hypot(xx - centre_mm[0], yy - centre_mm[1]) - radius_mm
+
+
+def disc_edge_f50(img: np.ndarray, geom=None, centre_mm=DISC_CENTRE_MM, radius_mm: float = DISC_RADIUS_MM) -> float:
+    """f50 (cycles/mm) of a reconstructed water disc (``simulation.phantom.disc_object``) from its radial ESF
+    (both halves: water and air are uniform), on ``geom``'s image grid."""
+    d = disc_distance_mm(img.shape[-1], geom, centre_mm, radius_mm)
     near = np.abs(d) < 12
     return float(mtf_from_esf(*binned_esf(d[near], img[near])).f50)
 

@@ -166,8 +166,9 @@ def test_a_kernels_f50_at_its_own_skin_is_the_scanners_whatever_lies_under_the_s
     each pixel centre the mean of the voxels either side of it: cos(pi p f)), within 1.5 %."""
     from scipy.ndimage import gaussian_filter
 
-    from evaluation.external_set import on_image_grid, own_edge_f50s
+    from evaluation.external_set import own_edge_f50s
     from simulation.geometry import FORCE
+    from simulation.phantom import to_image_grid
     from simulation.shapes import paint
 
     x = FORCE.pixel_centres_mm(FORCE.object_size)
@@ -178,7 +179,7 @@ def test_a_kernels_f50_at_its_own_skin_is_the_scanners_whatever_lies_under_the_s
         grad = np.hypot(xx / a**2, yy / b**2) / np.maximum(rho, 1e-9)
         paint(obj, (rho - 1) / np.maximum(grad, 1e-9), hu, FORCE.object_pixel_mm)
     sigma = 0.7
-    scan = on_image_grid(gaussian_filter(obj, sigma / FORCE.object_pixel_mm), FORCE)
+    scan = to_image_grid(gaussian_filter(obj, sigma / FORCE.object_pixel_mm), FORCE)
     f = np.linspace(0.0, 1.0, 100_001)
     p = FORCE.object_pixel_mm
     truth = np.exp(-2 * (np.pi * sigma * f) ** 2) * np.sinc(p * f) * np.cos(np.pi * p * f)
