@@ -40,6 +40,7 @@ N_FREQUENCIES = 64
 REACH_MM = 10.0           # half-length of a profile across the edge
 CONTOUR_STEP_MM = 0.2     # arc-length sampling of the smoothed contour
 ARC_SMOOTH_MM = 1.5       # Gaussian smoothing of the contour along its arc
+CONTOUR_SMOOTH_MM = 0.7   # Gaussian smoothing of the image the contour is traced on
 MIN_PROFILES = 150
 TARGET_PROFILES = 6000
 MAX_SLICES = 24
@@ -183,7 +184,7 @@ def _edge_samples(img: np.ndarray, spacing: tuple[float, float], stats: dict, ne
     # the body's edge as sub-pixel contours of a lightly smoothed image, in mm (x along columns, y along rows):
     # the stretches of each iso-line that follow the body's outline (an iso-line may also run round a gown
     # or an arm touching the body, away from it)
-    sigma = (0.7 / dy, 0.7 / dx)
+    sigma = (CONTOUR_SMOOTH_MM / dy, CONTOUR_SMOOTH_MM / dx)
     smooth = ndi.gaussian_filter(img, sigma)
     near_outline = ndi.binary_dilation(outline, iterations=2)
     curves = []
