@@ -33,7 +33,7 @@ from common.dicom import HU_RANGE, hashed_uid
 from .conformance import repair
 
 APP_NAME = "CT Harmonizer"
-APP_VERSION = "0.4.4"
+APP_VERSION = "0.4.5"
 HARMONIZED_BY = f"Harmonized by {APP_NAME}"     # how DerivationDescription begins: the app's own outputs
 PIXEL_DATA = 0x7FE00010
 DROP = ("IconImageSequence", "SmallestImagePixelValue", "LargestImagePixelValue", "PixelPaddingValue",

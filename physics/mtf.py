@@ -165,9 +165,10 @@ def _edge_samples(img: np.ndarray, spacing: tuple[float, float], stats: dict, ne
     (radians) of the pixels next to accepted skin-air profiles. The values are read from ``values_from``
     where given (an image on the same grid: the object a noise-free scan was made of), else from ``img``.
 
-    ``neighbours``: the adjacent slices, where the skin's tilt along z is read: the same profile's edge
-    moves by ``dr`` from one slice to the next, so a slice ``z_ratio`` spacings thick averages edges up to
-    ``|dr| z_ratio`` apart (a box of that width across the edge)."""
+    ``neighbours``: the adjacent slices. With both, the contour is traced on the three slices' mean. The
+    skin's tilt along z is read on them: the same profile's edge moves by ``dr`` from one slice to the next,
+    so a slice ``z_ratio`` spacings thick averages edges up to ``|dr| z_ratio`` apart (a box of that width
+    across the edge)."""
     dy, dx = spacing
     body = body_mask_2d(img, pixel_mm=min(dx, dy))
     stats["air"] += int(((img < AIR_SKIN_THRESHOLD_HU) & ~body).sum())
@@ -183,9 +184,13 @@ def _edge_samples(img: np.ndarray, spacing: tuple[float, float], stats: dict, ne
 
     # the body's edge as sub-pixel contours of a lightly smoothed image, in mm (x along columns, y along rows):
     # the stretches of each iso-line that follow the body's outline (an iso-line may also run round a gown
-    # or an arm touching the body, away from it)
+    # or an arm touching the body, away from it). Where the slice has both neighbours, the image traced is the
+    # three slices' mean: a third of the noise variance for the contour to follow, while the values placed are
+    # still the slice's own; a skin tilting along z moves the two neighbours' edges by opposite amounts, which
+    # the mean cancels
     sigma = (CONTOUR_SMOOTH_MM / dy, CONTOUR_SMOOTH_MM / dx)
-    smooth = ndi.gaussian_filter(img, sigma)
+    traced = img if len(neighbours) < 2 else (img + neighbours[0] + neighbours[1]) / 3.0
+    smooth = ndi.gaussian_filter(traced, sigma)
     near_outline = ndi.binary_dilation(outline, iterations=2)
     curves = []
     for c in find_contours(smooth, AIR_SKIN_THRESHOLD_HU):

@@ -160,6 +160,35 @@ def test_the_stated_sd_is_the_spread_over_noise_draws():
     assert 0.5 < sds.mean() / spread < 2.0, (sds, errors)
 
 
+def test_the_skin_is_traced_on_the_slice_and_its_neighbours():
+    """The contour the profiles' distances are measured from follows the noise of the image it is traced on.
+    A slice with both neighbours is traced on the three slices' mean, so against the exact outline (the
+    ellipse's Euclidean distance, at the pixels within 3 mm of it) its distances err by about 1/sqrt(3) of
+    those traced on the slice alone (200 HU of noise; measured: 0.57-0.64 over three draws)."""
+    from scipy.spatial import cKDTree
+
+    from physics.mtf import STATS, _edge_samples
+
+    clean = _clean_body(0.6)
+    n = clean.shape[0]
+    c = (np.arange(n) - n / 2 + 0.5) * PIXEL
+    yy, xx = np.meshgrid(c, c, indexing="ij")
+    t = np.linspace(0, 2 * np.pi, 200_000, endpoint=False)
+    d, _ = cKDTree(np.stack([160 * np.cos(t), 115 * np.sin(t)], 1)).query(
+        np.stack([xx.ravel(), yy.ravel()], 1), distance_upper_bound=15)
+    d = np.where(np.isfinite(d), d, 15).reshape(n, n)
+    exact = np.where((xx / 160) ** 2 + (yy / 115) ** 2 > 1, d, -d)
+    for seed in range(2):
+        vol = clean[None] + 200.0 * np.random.default_rng(seed).standard_normal((3, n, n))
+        err = []
+        for neighbours in ([], [vol[0], vol[2]]):
+            dist, true, _, _ = _edge_samples(vol[1], (PIXEL, PIXEL), dict.fromkeys(STATS, 0), neighbours,
+                                             values_from=exact)
+            near = np.abs(true) < 3
+            err.append(np.std(dist[near] - true[near]))
+        assert err[1] < 0.7 * err[0], (seed, err)
+
+
 def test_edge_enhancing_psf_reads_its_f50():
     vol, expected = _edge_enhanced(None)
     r = estimate_mtf(vol, (PIXEL, PIXEL))
